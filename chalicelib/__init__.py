@@ -1,0 +1,1 @@
+"""thumbgen's Lambda code: everything here ships with `chalice deploy`."""

@@ -1,0 +1,43 @@
+"""Lazy boto3 clients: nothing touches AWS at import time.
+
+The endpoint comes from AWS_ENDPOINT_URL (boto3 reads it itself), so the same code talks
+to the embedded moto server locally and to AWS in Lambda. S3 presigning is always SigV4.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+_lock = threading.Lock()
+_clients: dict[str, Any] = {}
+_resources: dict[str, Any] = {}
+
+_CONFIGS = {
+    "s3": Config(signature_version="s3v4"),
+}
+
+
+def client(service: str) -> Any:
+    with _lock:
+        if service not in _clients:
+            _clients[service] = boto3.session.Session().client(
+                service, config=_CONFIGS.get(service, Config())
+            )
+        return _clients[service]
+
+
+def resource(service: str) -> Any:
+    with _lock:
+        if service not in _resources:
+            _resources[service] = boto3.session.Session().resource(service)
+        return _resources[service]
+
+
+def reset() -> None:
+    """Forget cached clients (tests switch endpoints and credentials between runs)."""
+    with _lock:
+        _clients.clear()
+        _resources.clear()

@@ -1,0 +1,135 @@
+"""Webhook delivery: at least once, one webhook-id per outcome, retried off the stream.
+
+The stream handler only queues the first attempt; the queue consumer sends, records the
+result on the item, and queues the next attempt on the stage's schedule. Every attempt
+is fenced by a conditional write, so duplicated stream records or queue messages never
+send an attempt twice.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from chalicelib import images, links
+from chalicelib.config import Settings
+from chalicelib.queues import SQS_MAX_DELAY, DeliveryQueue, DeliveryTask
+from chalicelib.records import ImageRecords
+from chalicelib.storage import ImageStorage
+from chalicelib.webhooks import AttemptResult, Sender, build_event, encode_event, sign, utc_from_epoch
+
+log = logging.getLogger(__name__)
+
+SLOW_DOWN_CODES = (429, 502, 503, 504)
+MAX_RETRY_AFTER = 24 * 3600
+
+
+def next_delay(attempt: int, schedule: tuple[int, ...], result: AttemptResult) -> float | None:
+    """Seconds before the attempt after `attempt`, or None when the schedule is spent."""
+    if result.delivered or result.gone or attempt > len(schedule):
+        return None
+    delay = float(schedule[attempt - 1])
+    if result.status_code in SLOW_DOWN_CODES and result.retry_after is not None:
+        delay = max(delay, float(min(result.retry_after, MAX_RETRY_AFTER)))
+    return delay
+
+
+def describe(result: AttemptResult) -> dict[str, Any]:
+    """What the item records of an attempt: the status code or a short error, never a body."""
+    if result.status_code is not None:
+        return {"lastStatusCode": result.status_code, "lastError": None}
+    return {"lastStatusCode": None, "lastError": result.error or "unknown error"}
+
+
+@dataclass
+class WebhookDelivery:
+    records: ImageRecords
+    queue: DeliveryQueue
+    sender: Sender
+    storage: ImageStorage
+    settings: Settings
+    clock: Callable[[], float] = time.time
+
+    def _iso(self, epoch: float) -> str:
+        return images.iso(utc_from_epoch(epoch))
+
+    def on_item_changed(self, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> bool:
+        """Queue the first attempt when an item enters completed/failed with a webhook."""
+        status = images.entered_final_status(old, new)
+        if status is None or not new or not new.get("webhook"):
+            return False
+        state = new["webhook"]
+        self.queue.enqueue(
+            DeliveryTask(
+                image_id=str(new["id"]),
+                webhook_id=str(state["id"]),
+                round=int(state.get("round", 1)),
+                attempt=int(state.get("attempts", 0)) + 1,
+            )
+        )
+        return True
+
+    def handle(self, task: DeliveryTask) -> str:
+        """Run one queued task; returns what happened (for logs and tests)."""
+        now = self.clock()
+        if task.not_before > now:
+            self.queue.enqueue(task, delay=task.not_before - now)
+            return "waiting"
+        lease = self.settings.webhook_connect_timeout + self.settings.webhook_read_timeout + 30
+        item = self.records.claim_attempt(
+            task.image_id, task.webhook_id, task.round, task.attempt,
+            self._iso(now), self._iso(now - lease),
+        )
+        if item is None:
+            return "skipped"  # duplicate message, superseded round, or already delivered
+        result = self._send(item, item["webhook"])
+        return self._record(task, result)
+
+    def _send(self, item: Mapping[str, Any], state: Mapping[str, Any]) -> AttemptResult:
+        ttl = self.settings.download_url_ttl
+        event = build_event(
+            item, links.original_url(item, self.storage, ttl), links.thumbnail_urls(item, self.storage, ttl)
+        )
+        body = encode_event(event)
+        headers = sign(self.settings.webhook_secret, state["id"], body, utc_from_epoch(self.clock()))
+        return self.sender.post(state["url"], body, headers)
+
+    def _record(self, task: DeliveryTask, result: AttemptResult) -> str:
+        now = self.clock()
+        outcome: dict[str, Any] = describe(result)
+        delay = next_delay(task.attempt, self.settings.webhook_retry_schedule, result)
+        if result.delivered:
+            outcome.update(status="delivered", deliveredAt=self._iso(now))
+            verdict = "delivered"
+        elif delay is not None:
+            due = now + delay
+            outcome.update(status="pending", nextAttemptAt=self._iso(due))
+            # Queue first: if recording fails after this, the next attempt still comes.
+            nxt = DeliveryTask(task.image_id, task.webhook_id, task.round, task.attempt + 1,
+                               not_before=due if delay > SQS_MAX_DELAY else 0.0)
+            self.queue.enqueue(nxt, delay=delay)
+            verdict = "retry"
+        else:
+            outcome.update(status="failed")
+            self.queue.dead_letter({
+                "imageId": task.image_id, "webhookId": task.webhook_id, "round": task.round,
+                "attempts": task.attempt, **{k: v for k, v in describe(result).items() if v is not None},
+            })
+            verdict = "failed"
+        self.records.record_attempt(
+            task.image_id, task.webhook_id, task.round, task.attempt, outcome, self._iso(now)
+        )
+        log.info("webhook %s attempt %d: %s (%s)", task.webhook_id, task.attempt, verdict,
+                 result.status_code or result.error)
+        return verdict
+
+    def redeliver(self, image_id: str) -> bool:
+        """Start a new round with the same webhook-id; False if there is nothing to send."""
+        round_ = self.records.restart_delivery(image_id, self._iso(self.clock()))
+        if round_ is None:
+            return False
+        item = self.records.get(image_id) or {}
+        webhook_id = (item.get("webhook") or {}).get("id", "")
+        self.queue.enqueue(DeliveryTask(image_id, webhook_id, round_, 1))
+        return True

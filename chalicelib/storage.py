@@ -1,0 +1,78 @@
+"""S3 adapter: presigned PUT/GET, reading uploads with a size cap, writing thumbnails."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class UploadMissing(Exception):
+    """The object named by an event is not (or no longer) in the bucket."""
+
+
+@dataclass(frozen=True)
+class PresignedUpload:
+    url: str
+    headers: dict[str, str]
+
+
+class ImageStorage:
+    def __init__(self, s3_client: Any, bucket: str):
+        self._s3 = s3_client
+        self.bucket = bucket
+
+    def presign_upload(self, key: str, content_type: str, content_length: int, ttl: int) -> PresignedUpload:
+        """A SigV4 PUT that signs type, length and no-overwrite, so S3 refuses anything else."""
+        url = self._s3.generate_presigned_url(
+            "put_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ContentType": content_type,
+                "ContentLength": content_length,
+                "IfNoneMatch": "*",
+            },
+            ExpiresIn=ttl,
+            HttpMethod="PUT",
+        )
+        headers = {
+            "Content-Type": content_type,
+            "Content-Length": str(content_length),
+            "If-None-Match": "*",
+        }
+        return PresignedUpload(url=url, headers=headers)
+
+    def presign_download(self, key: str, ttl: int) -> str:
+        return self._s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=ttl
+        )
+
+    def read_upload(self, key: str, max_bytes: int) -> tuple[int, bytes | None]:
+        """(real size, bytes) — bytes is None when the object is over max_bytes.
+
+        The size comes from S3's response headers, so an oversized object is refused
+        without its body being read.
+        """
+        try:
+            response = self._s3.get_object(Bucket=self.bucket, Key=key)
+        except self._s3.exceptions.NoSuchKey as exc:
+            raise UploadMissing(key) from exc
+        body = response["Body"]
+        size = int(response["ContentLength"])
+        try:
+            if size > max_bytes:
+                return size, None
+            data = body.read(max_bytes + 1)
+        finally:
+            body.close()
+        if len(data) > max_bytes:
+            return len(data), None
+        return size, data
+
+    def put_object(self, key: str, data: bytes, content_type: str) -> None:
+        self._s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
+            CacheControl="public, max-age=31536000, immutable",
+        )

@@ -1,0 +1,176 @@
+"""Event pumps: play Lambda's event sources and call the app's real handler wrappers.
+
+- SQS (S3 notifications) -> resize handler, one S3 record per invocation
+- DynamoDB stream        -> stream handler, a batch of records per invocation
+- SQS (webhook tasks)    -> delivery handler, one message per invocation, concurrently
+
+Like Lambda, a message is deleted only when its invocation returns; if it raises, SQS
+makes it visible again and its redrive policy ends the retries in a dead-letter queue.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, Callable
+
+from chalice.local import LambdaContext
+
+log = logging.getLogger("thumbgen.pumps")
+Handler = Callable[[dict, Any], Any]
+
+
+def _context(name: str) -> LambdaContext:
+    return LambdaContext(function_name=name, memory_size=1024, max_runtime_ms=60_000)
+
+
+class SqsPump(threading.Thread):
+    """Long-polls a queue and invokes a handler per message in a worker pool."""
+
+    def __init__(self, sqs: Any, queue_url: str, queue_arn: str, name: str,
+                 to_events: Callable[[dict, str], list[dict]], handler: Handler, workers: int):
+        super().__init__(name=f"pump-{name}", daemon=True)
+        self._sqs, self._url, self._arn = sqs, queue_url, queue_arn
+        self._to_events, self._handler = to_events, handler
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._slots = threading.Semaphore(workers)
+        self._halt = threading.Event()
+
+    def stop(self) -> None:
+        self._halt.set()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            try:
+                response = self._sqs.receive_message(
+                    QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                    AttributeNames=["All"],
+                )
+            except Exception:  # the embedded server shutting down, or a blip
+                if not self._halt.wait(0.2):
+                    log.exception("receive failed on %s", self.name)
+                continue
+            for message in response.get("Messages", []):
+                self._slots.acquire()
+                self._pool.submit(self._invoke, message)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _invoke(self, message: dict) -> None:
+        try:
+            for event in self._to_events(message, self._arn):
+                self._handler(event, _context(self.name))
+            self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
+        except Exception:
+            log.exception("%s: invocation failed; the message will be retried", self.name)
+        finally:
+            self._slots.release()
+
+
+def s3_notification_events(message: dict, _arn: str) -> list[dict]:
+    """An S3 -> SQS notification body as S3 would invoke Lambda: one record each."""
+    try:
+        body = json.loads(message["Body"])
+    except ValueError:
+        log.warning("dropping a non-JSON S3 notification")
+        return []
+    if not isinstance(body, dict) or body.get("Event") == "s3:TestEvent":
+        return []
+    return [{"Records": [record]} for record in body.get("Records", [])]
+
+
+def sqs_lambda_events(message: dict, arn: str) -> list[dict]:
+    """The SQS -> Lambda event shape, one message per invocation (batch_size=1)."""
+    return [{"Records": [{
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": arn,
+        "awsRegion": arn.split(":")[3] if arn.count(":") >= 3 else "us-east-1",
+    }]}]
+
+
+class StreamPump(threading.Thread):
+    """Polls every shard of a DynamoDB stream and invokes the handler per batch, in order.
+
+    A failing batch is retried (as Lambda does) a bounded number of times, then skipped
+    with a log line, so one poison record cannot stop the local stack. It polls at a
+    relaxed interval when idle; wake() (called after each table write) polls at once.
+    """
+
+    def __init__(self, streams: Any, stream_arn: str, handler: Handler,
+                 interval: float = 0.25, max_retries: int = 5):
+        super().__init__(name="pump-stream", daemon=True)
+        self._streams, self._arn, self._handler = streams, stream_arn, handler
+        self._interval, self._max_retries = interval, max_retries
+        self._halt = threading.Event()
+        self._nudge = threading.Event()
+        self._iterators: dict[str, str | None] = {}
+
+    def stop(self) -> None:
+        self._halt.set()
+        self._nudge.set()
+
+    def wake(self, **_: Any) -> None:
+        self._nudge.set()
+
+    def _discover(self) -> None:
+        shards = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]
+        for shard in shards:
+            if shard["ShardId"] not in self._iterators:
+                self._iterators[shard["ShardId"]] = self._streams.get_shard_iterator(
+                    StreamArn=self._arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON",
+                )["ShardIterator"]
+
+    def _lambda_record(self, record: dict) -> dict:
+        record = dict(record)
+        record["eventSourceARN"] = self._arn
+        dyn = dict(record.get("dynamodb", {}))
+        created = dyn.get("ApproximateCreationDateTime")
+        if isinstance(created, datetime):
+            dyn["ApproximateCreationDateTime"] = created.timestamp()
+        record["dynamodb"] = dyn
+        return record
+
+    def run(self) -> None:
+        last_discovery = 0.0
+        while not self._halt.is_set():
+            try:
+                if time.monotonic() - last_discovery > 5:
+                    self._discover()
+                    last_discovery = time.monotonic()
+                busy = False
+                for shard, iterator in list(self._iterators.items()):
+                    if iterator is None:
+                        continue
+                    response = self._streams.get_records(ShardIterator=iterator, Limit=100)
+                    records = response.get("Records", [])
+                    if records:
+                        busy = True
+                        self._deliver([self._lambda_record(r) for r in records])
+                    self._iterators[shard] = response.get("NextShardIterator")
+            except Exception:
+                if self._halt.is_set():
+                    return
+                log.exception("stream poll failed")
+                busy = False
+            if not busy:
+                self._nudge.wait(self._interval)
+                self._nudge.clear()
+
+    def _deliver(self, records: list[dict]) -> None:
+        for attempt in range(1, self._max_retries + 1):
+            try:
+                self._handler({"Records": records}, _context("on_image_change"))
+                return
+            except Exception:
+                log.exception("stream batch failed (attempt %d/%d)", attempt, self._max_retries)
+                if self._halt.wait(min(2 ** attempt * 0.1, 2)):
+                    return
+        log.error("skipping a stream batch of %d records after %d attempts", len(records), self._max_retries)
