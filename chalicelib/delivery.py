@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 SLOW_DOWN_CODES = (429, 502, 503, 504)
 MAX_RETRY_AFTER = 24 * 3600
+MAX_WAIT = 7 * 24 * 3600  # a task due later than this was not made by us
 
 
 def next_delay(attempt: int, schedule: tuple[int, ...], result: AttemptResult) -> float | None:
@@ -73,6 +74,9 @@ class WebhookDelivery:
     def handle(self, task: DeliveryTask) -> str:
         """Run one queued task; returns what happened (for logs and tests)."""
         now = self.clock()
+        if task.not_before > now + MAX_WAIT:
+            log.warning("dropping task %s due in more than %d s", task.webhook_id, MAX_WAIT)
+            return "stale"
         if task.not_before > now:
             self.queue.enqueue(task, delay=task.not_before - now)
             return "waiting"

@@ -5,6 +5,10 @@ Contract (DESIGN.md, "Limits and rules" and "Thumbnails"):
   Pillow plugin of the sniffed format;
 - the pixel count declared by the header is checked BEFORE any pixel is decoded;
 - every decode failure, truncation included, is `corrupt_image`; nothing else escapes;
+- JPEG is decoded by Pillow at reduced DCT scale ("draft"); PNG by libvips' PNG loader,
+  which streams, premultiplies alpha and box-shrinks without a full-size copy and rejects
+  short or truncated pixel data (Pillow pads a PNG whose zlib stream ends early) -- chosen
+  by measurement, see README "Engine";
 - EXIF orientation first, then scale-to-cover and centre-crop (Cloudinary `c_fill`);
 - JPEG in -> JPEG out, PNG in -> PNG out (alpha kept); no EXIF/GPS/XMP/comment/ICC in the
   output; an embedded ICC profile is converted to sRGB (what sharp does by default).
@@ -18,7 +22,11 @@ import math
 import struct
 from dataclasses import dataclass
 
+import pyvips
 from PIL import Image, ImageChops, ImageCms
+
+# libvips' operation cache would keep decoded uploads alive between invocations.
+pyvips.cache_set_max(0)
 
 THUMBNAIL_SIZES: tuple[tuple[int, int], ...] = ((400, 300), (160, 120), (120, 120))
 
@@ -36,8 +44,6 @@ REDUCE_MARGIN = 2.0
 # Per thumbnail, Pillow may box-reduce its crop region further down to this multiple of the
 # box before the Lanczos pass (resize's reducing_gap); 3.0 is "indistinguishable" (>= 48 dB).
 LANCZOS_GAP = 3.0
-# Rows per strip when premultiplying alpha: avoids a full-size RGBa copy of an RGBA image.
-_STRIP_ROWS = 256
 
 # Thumbnails are small, so every chroma sample shows: 4:4:4 (subsampling 0) keeps colour
 # edges crisp for ~1.5x the bytes of 4:2:0 (+5 dB PSNR on our test set).
@@ -49,7 +55,6 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 _PIL_FORMAT = {"image/png": "PNG", "image/jpeg": "JPEG"}
 _EXTENSION = {"image/png": "png", "image/jpeg": "jpg"}
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-_PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
 _STRAIGHT = {"RGBa": "RGBA", "La": "LA"}
 _TRANSPOSE = {
     2: (Image.Transpose.FLIP_LEFT_RIGHT,),
@@ -194,9 +199,10 @@ def render_images(
         raise ImageRejected("corrupt_image", f"no {_PIL_FORMAT[content_type]} image header found")
     _check_pixels(header, limit)
     try:
-        with Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[content_type]]) as im:
-            _check_pixels(im.size, limit)
-            src = _decode(im, sizes)
+        if content_type == "image/png":
+            src = _decode_png(data, sizes, limit)
+        else:
+            src = _decode_jpeg(data, sizes, limit)
     except ImageRejected:
         raise
     except Image.DecompressionBombError as exc:
@@ -204,7 +210,7 @@ def render_images(
     except MemoryError:
         raise
     except Exception as exc:  # any decoder failure: truncated, bad CRC, bad Huffman, ...
-        raise ImageRejected("corrupt_image", f"cannot decode image: {exc}") from exc
+        raise ImageRejected("corrupt_image", f"cannot decode image: {_first_line(exc)}") from exc
     return content_type, src.oriented_size, _derive(src, sizes)
 
 
@@ -240,29 +246,58 @@ def _check_pixels(size: tuple[int, int], limit: int) -> None:
         )
 
 
-def _decode(im: Image.ImageFile.ImageFile, sizes: tuple[tuple[int, int], ...]) -> _Source:
-    """Decode once -- JPEG at reduced DCT scale -- then box-reduce to a small working image."""
-    icc = im.info.get("icc_profile")
-    adobe = "adobe" in im.info
-    full = im.size
-    if full[0] < 1 or full[1] < 1:
-        raise ValueError("image has no pixels")
-    scale = 1
-    orientation = _orientation(im) if im.format == "JPEG" else 1
-    if im.format == "JPEG":
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _decode_jpeg(data: bytes, sizes: tuple[tuple[int, int], ...], limit: int) -> _Source:
+    """Pillow, JPEG parser only, decoding at the smallest DCT scale (1/1..1/8) that keeps
+    DRAFT_MARGIN x the largest cover box; no full-size image is ever built."""
+    with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
+        _check_pixels(im.size, limit)
+        full = im.size
+        if full[0] < 1 or full[1] < 1:
+            raise ValueError("image has no pixels")
+        icc, adobe = im.info.get("icc_profile"), "adobe" in im.info
+        orientation = _orientation(im)
+        scale = 1
         drafted = im.draft(None, _needed_size(full, orientation, sizes, DRAFT_MARGIN))
         if drafted is not None:
             scale = round(full[0] / drafted[1][2])
-    im.load()
-    if im.format == "PNG":
-        orientation = _orientation(im)  # a PNG's eXIf chunk may follow the pixel data
-    work: Image.Image = _normalise_mode(im)
-    factor = _reduce_factor(work.size, orientation, sizes)
-    if work.mode in _PREMULTIPLIED:
-        work = _premultiplied_reduce(work, factor)
-    elif factor > 1:
-        work = work.reduce(factor)
-    return _Source(work, scale * factor, full, orientation, icc, adobe)
+        im.load()
+        work = im if im.mode in ("L", "RGB", "CMYK") else im.convert("RGB")
+        factor = _reduce_factor(work.size, orientation, sizes)
+        if factor > 1:
+            work = work.reduce(factor)
+        return _Source(work, scale * factor, full, orientation, icc, adobe)
+
+
+_PIL_MODE_FOR_BANDS = {1: "L", 2: "La", 3: "RGB", 4: "RGBa"}
+
+
+def _decode_png(data: bytes, sizes: tuple[tuple[int, int], ...], limit: int) -> _Source:
+    """libvips, PNG loader only, streaming: 16 -> 8 bit, premultiply alpha, box-shrink, and
+    only then materialise the (small) working image for Pillow. fail_on="error" makes
+    truncated or short pixel data an error instead of silently padded rows."""
+    image = pyvips.Image.pngload_buffer(data, access="sequential", fail_on="error")
+    full = (image.width, image.height)
+    _check_pixels(full, limit)
+    orientation = image.get("orientation") if image.get_typeof("orientation") else 1
+    orientation = orientation if orientation in range(1, 9) else 1
+    icc = image.get("icc-profile-data") if image.get_typeof("icc-profile-data") else None
+    if image.format != "uchar":
+        image = image.cast("uchar", shift=True)
+    if image.bands not in _PIL_MODE_FOR_BANDS:
+        raise ValueError(f"unexpected band count {image.bands}")
+    if image.hasalpha():
+        image = (image.premultiply(max_alpha=255) + 0.5).cast("uchar")
+    factor = _reduce_factor(full, orientation, sizes)
+    if factor > 1:
+        image = image.shrink(factor, factor)
+    mode = _PIL_MODE_FOR_BANDS[image.bands]
+    pixels = image.write_to_memory()
+    work = Image.frombuffer(mode, (image.width, image.height), pixels, "raw", mode, 0, 1)
+    return _Source(work, factor, full, orientation, icc, adobe=False)
 
 
 def _orientation(im: Image.Image) -> int:
@@ -288,48 +323,10 @@ def _needed_size(
     return max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))
 
 
-def _normalise_mode(im: Image.Image) -> Image.Image:
-    """Bring every decoded mode to L, LA, RGB, RGBA or CMYK (transparency kept)."""
-    mode = im.mode
-    transparent = "transparency" in im.info
-    if mode.startswith("I;16") or mode == "I":  # 16-bit grey: scale, do not clip
-        return im.point(lambda v: v / 257 + 0.5).convert("L")
-    if mode == "1":
-        return im.convert("L")
-    if mode in ("P", "PA"):
-        return im.convert("RGBA" if transparent or mode == "PA" else "RGB")
-    if mode == "L" and transparent:
-        return im.convert("LA")
-    if mode == "RGB" and transparent:
-        return im.convert("RGBA")
-    if mode in ("L", "LA", "RGB", "RGBA", "CMYK"):
-        return im
-    return im.convert("RGBA" if "A" in mode else "RGB")
-
-
 def _reduce_factor(size: tuple[int, int], orientation: int, sizes: tuple[tuple[int, int], ...]) -> int:
     """Integer box-reduction that still leaves REDUCE_MARGIN x the largest cover box."""
     need = _needed_size(size, orientation, sizes, REDUCE_MARGIN)
     return max(1, min(size[0] // need[0], size[1] // need[1]))
-
-
-def _premultiplied_reduce(im: Image.Image, factor: int) -> Image.Image:
-    """Premultiply alpha, then box-reduce, strip by strip.
-
-    Averaging straight (non-premultiplied) RGBA darkens edges against transparent pixels;
-    converting the whole image to RGBa first (what Image.reduce does) costs a full-size
-    copy. Strips keep the result right and the extra memory to a few rows.
-    """
-    mode = _PREMULTIPLIED[im.mode]
-    if factor == 1:
-        return im.convert(mode)
-    w, h = im.size
-    out = Image.new(mode, (-(-w // factor), -(-h // factor)))
-    step = factor * max(1, _STRIP_ROWS // factor)
-    for y in range(0, h, step):
-        strip = im.crop((0, y, w, min(h, y + step))).convert(mode)
-        out.paste(strip.reduce(factor), (0, y // factor))
-    return out
 
 
 def _derive(src: _Source, sizes: tuple[tuple[int, int], ...]) -> list[Image.Image]:
@@ -343,7 +340,8 @@ def _derive(src: _Source, sizes: tuple[tuple[int, int], ...]) -> list[Image.Imag
             made[box] = parent.resize((bw, bh), Image.Resampling.LANCZOS)
             continue
         x0, y0, x1, y1 = cover_box(src.size, (bw, bh))
-        region = (x0 / src.scale, y0 / src.scale, x1 / src.scale, y1 / src.scale)
+        w, h = src.work.size  # libvips' shrink rounds the size: clamp to the pixels there are
+        region = (min(x0 / src.scale, w), min(y0 / src.scale, h), min(x1 / src.scale, w), min(y1 / src.scale, h))
         made[box] = src.work.resize((bw, bh), Image.Resampling.LANCZOS, box=region, reducing_gap=LANCZOS_GAP)
     return [_finish(made[box], src) for box in sizes]
 

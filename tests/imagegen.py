@@ -56,9 +56,11 @@ def scene(width: int, height: int, *, seed: int = 0, grain: float = 12.0, textur
             Image.radial_gradient("L").resize(size, Image.Resampling.BILINEAR),
         ),
     )
-    if texture > 0:  # low-frequency blotches, like foliage or clouds
-        small = _noise((max(2, width // 48), max(2, height // 48)), 3, 255, rng)
-        base = Image.blend(base, small.resize(size, Image.Resampling.BICUBIC), texture)
+    if texture > 0:  # two octaves of soft luminance texture, like foliage or clouds
+        coarse = _noise((max(2, width // 40), max(2, height // 40)), 1, 255, rng)
+        fine = _noise((max(2, width // 8), max(2, height // 8)), 1, 255, rng)
+        tex = Image.blend(coarse.resize(size, Image.Resampling.BICUBIC), fine.resize(size, Image.Resampling.BICUBIC), 0.3)
+        base = Image.blend(base, tex.convert("RGB"), texture)
     draw = ImageDraw.Draw(base)
     for _ in range(24):  # hard edges
         x0, y0 = rng.random() * width, rng.random() * height

@@ -1,0 +1,98 @@
+"""The S3-triggered resize handler through the test Client's Lambda invoke."""
+from __future__ import annotations
+
+import io
+import json
+
+import boto3
+import pytest
+from PIL import Image
+
+from tests.conftest import put_upload
+from tests.imagegen import make_gif, make_jpeg, make_png, make_png_bomb_header, make_truncated_jpeg
+
+
+def create(client, content_type="image/jpeg", size=1000, **extra):
+    body = {"filename": "x", "contentType": content_type, "fileSize": size, **extra}
+    response = client.http.post("/images", headers={"Content-Type": "application/json"}, body=json.dumps(body))
+    return json.loads(response.body)["id"]
+
+
+def run_resize(client, aws, image_id):
+    event = client.events.generate_s3_event(bucket=aws.bucket, key=f"uploads/{image_id}")
+    client.lambda_.invoke("resize_upload", event)
+    return json.loads(client.http.get(f"/images/{image_id}").body)
+
+
+def test_jpeg_becomes_three_jpeg_thumbnails(client, aws):
+    image_id = create(client)
+    put_upload(aws, image_id, make_jpeg(1600, 1200))
+    item = run_resize(client, aws, image_id)
+    assert item["status"] == "completed", item
+    assert [t["size"] for t in item["thumbnails"]] == [
+        {"width": 400, "height": 300}, {"width": 160, "height": 120}, {"width": 120, "height": 120}]
+    s3 = boto3.client("s3")
+    for w, h in ((400, 300), (160, 120), (120, 120)):
+        obj = s3.get_object(Bucket=aws.bucket, Key=f"thumbnails/{image_id}/{w}x{h}.jpg")
+        assert obj["ContentType"] == "image/jpeg"
+        with Image.open(io.BytesIO(obj["Body"].read())) as im:
+            assert (im.format, im.size) == ("JPEG", (w, h))
+    assert item["metadata"]["width"] == 1600 and item["metadata"]["type"] == "image/jpeg"
+
+
+def test_png_declared_as_jpeg_is_judged_by_its_bytes(client, aws):
+    image_id = create(client, "image/jpeg")
+    put_upload(aws, image_id, make_png(800, 600, mode="RGBA"))
+    item = run_resize(client, aws, image_id)
+    assert item["status"] == "completed"
+    assert item["metadata"]["type"] == "image/png"
+    assert all(t["url"].split("?")[0].endswith(".png") for t in item["thumbnails"])
+
+
+@pytest.mark.parametrize("data, code", [
+    (b"this is plain text, not a picture", "unsupported_format"),
+    (make_gif(), "unsupported_format"),
+    (make_truncated_jpeg(), "corrupt_image"),
+    (make_png_bomb_header(100_000, 100_000), "image_too_large"),
+])
+def test_bad_uploads_fail_with_their_code(client, aws, data, code):
+    image_id = create(client)
+    put_upload(aws, image_id, data)
+    item = run_resize(client, aws, image_id)
+    assert item["status"] == "failed"
+    assert item["error"]["code"] == code
+    assert item["thumbnails"] == []
+
+
+def test_object_over_the_limit_fails_without_being_decoded(make_client, aws):
+    client = make_client(MAX_UPLOAD_BYTES="5000")
+    image_id = create(client, size=4000)
+    put_upload(aws, image_id, make_jpeg(1200, 900, quality=95))  # far more than 5000 bytes
+    item = run_resize(client, aws, image_id)
+    assert item["status"] == "failed" and item["error"]["code"] == "file_too_large"
+    assert item["metadata"]["fileSize"] > 5000
+
+
+def test_a_duplicate_event_changes_nothing(client, aws):
+    image_id = create(client, webhookUrl="https://93.184.216.34/hook")
+    put_upload(aws, image_id, make_jpeg(640, 480))
+    first = run_resize(client, aws, image_id)
+    second = run_resize(client, aws, image_id)
+    assert first["status"] == second["status"] == "completed"
+    assert first["metadata"]["completedAt"] == second["metadata"]["completedAt"]
+
+
+def test_objects_without_a_record_are_ignored(client, aws):
+    put_upload(aws, "not-a-registered-id", make_jpeg(64, 48))
+    event = client.events.generate_s3_event(bucket=aws.bucket, key="uploads/not-a-registered-id")
+    client.lambda_.invoke("resize_upload", event)  # must not raise
+    event = client.events.generate_s3_event(bucket=aws.bucket, key="uploads/a/b/c")
+    client.lambda_.invoke("resize_upload", event)
+    table = boto3.resource("dynamodb").Table(aws.table)
+    assert "Item" not in table.get_item(Key={"id": "not-a-registered-id"})
+
+
+def test_event_for_a_vanished_object_fails_the_image(client, aws):
+    image_id = create(client)
+    item = run_resize(client, aws, image_id)  # nothing was uploaded under that key
+    assert item["status"] == "failed"

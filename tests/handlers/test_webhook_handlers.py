@@ -1,0 +1,208 @@
+"""The stream handler and the delivery handler, with moto and a receiver on 127.0.0.1."""
+from __future__ import annotations
+
+import copy
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+
+import boto3
+import pytest
+from standardwebhooks import Webhook
+
+from tests.conftest import TEST_SECRET, queue_messages, sqs_event
+from thumbgen.receiver import Reply, WebhookReceiver
+
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+IMAGE_ID = "11111111-1111-4111-8111-111111111111"
+
+
+def stream_event(url: str) -> dict:
+    event = json.loads((EVENTS / "stream_completed.json").read_text())
+    text = json.dumps(event).replace("http://127.0.0.1:9/hook", url)
+    return json.loads(text)
+
+
+def store_new_image(aws, event: dict) -> None:
+    boto3.client("dynamodb").put_item(TableName=aws.table, Item=event["Records"][0]["dynamodb"]["NewImage"])
+
+
+def item(aws) -> dict:
+    return boto3.resource("dynamodb").Table(aws.table).get_item(Key={"id": IMAGE_ID})["Item"]
+
+
+def deliver_queued(client, aws) -> list[dict]:
+    """Play SQS -> Lambda: hand every queued task to the delivery handler once."""
+    messages = queue_messages(aws)
+    for message in messages:
+        client.lambda_.invoke("deliver_webhook", sqs_event([message["Body"]]))
+    return messages
+
+
+@pytest.fixture
+def receiver():
+    with WebhookReceiver() as r:
+        yield r
+
+
+@pytest.fixture
+def local_client(make_client):
+    return make_client(WEBHOOK_ALLOW_PRIVATE_NETWORKS="true")
+
+
+def test_entering_completed_queues_one_signed_delivery(local_client, aws, receiver):
+    event = stream_event(receiver.url())
+    store_new_image(aws, event)
+    local_client.lambda_.invoke("on_image_change", event)
+    assert len(deliver_queued(local_client, aws)) == 1
+    [got] = receiver.received()
+    payload = Webhook(TEST_SECRET).verify(got.body, got.headers)
+    assert got.headers["webhook-id"] == f"msg_{IMAGE_ID}_completed"
+    assert payload["type"] == "thumbnails.generated"
+    assert payload["data"]["id"] == IMAGE_ID and payload["data"]["status"] == "completed"
+    assert [t["size"] for t in payload["data"]["thumbnails"]] == [
+        {"width": 400, "height": 300}, {"width": 160, "height": 120}, {"width": 120, "height": 120}]
+    assert payload["data"]["metadata"] == {"fileSize": 2048, "type": "image/jpeg", "filename": "cat.jpg"}
+    state = item(aws)["webhook"]
+    assert state["status"] == "delivered" and state["attempts"] == 1 and state["lastStatusCode"] == 204
+
+
+def test_a_duplicated_stream_record_sends_one_webhook(local_client, aws, receiver):
+    event = stream_event(receiver.url())
+    store_new_image(aws, event)
+    local_client.lambda_.invoke("on_image_change", event)
+    local_client.lambda_.invoke("on_image_change", copy.deepcopy(event))
+    assert len(deliver_queued(local_client, aws)) == 2
+    assert len(receiver.received()) == 1
+
+
+def test_records_that_do_not_enter_a_final_status_send_nothing(local_client, aws, receiver):
+    event = stream_event(receiver.url())
+    record = event["Records"][0]["dynamodb"]
+    record["OldImage"] = copy.deepcopy(record["NewImage"])  # bookkeeping write on a final item
+    local_client.lambda_.invoke("on_image_change", event)
+    insert = stream_event(receiver.url())
+    insert["Records"][0]["eventName"] = "INSERT"
+    insert["Records"][0]["dynamodb"]["NewImage"]["status"] = {"S": "pending_upload"}
+    del insert["Records"][0]["dynamodb"]["OldImage"]
+    local_client.lambda_.invoke("on_image_change", insert)
+    assert queue_messages(aws) == []
+
+
+def test_malformed_stream_records_are_skipped_not_raised(local_client, aws):
+    event = stream_event("http://127.0.0.1:9/hook")
+    event["Records"][0]["dynamodb"]["NewImage"] = {"id": {"X": "nonsense"}}
+    local_client.lambda_.invoke("on_image_change", event)
+    assert queue_messages(aws) == []
+
+
+def test_a_failing_receiver_gets_retries_with_the_same_id(make_client, aws, receiver):
+    local_client = make_client(WEBHOOK_ALLOW_PRIVATE_NETWORKS="true", WEBHOOK_RETRY_SCHEDULE="0,0")
+    receiver.script("/hook", [Reply(500), Reply(500), Reply(204)])
+    event = stream_event(receiver.url())
+    store_new_image(aws, event)
+    local_client.lambda_.invoke("on_image_change", event)
+    deliver_queued(local_client, aws)
+    state = item(aws)["webhook"]
+    assert state["status"] == "pending" and state["attempts"] == 1 and state["lastStatusCode"] == 500
+    assert state["nextAttemptAt"]
+    [retry] = queue_messages(aws)
+    assert json.loads(retry["Body"])["attempt"] == 2
+    local_client.lambda_.invoke("deliver_webhook", sqs_event([retry["Body"]]))
+    [third] = queue_messages(aws)
+    task = json.loads(third["Body"])
+    assert task["attempt"] == 3
+    local_client.lambda_.invoke("deliver_webhook", sqs_event([third["Body"]]))
+    ids = {r.headers["webhook-id"] for r in receiver.received()}
+    assert ids == {f"msg_{IMAGE_ID}_completed"} and len(receiver.received()) == 3
+    for got in receiver.received():
+        Webhook(TEST_SECRET).verify(got.body, got.headers)
+    state = item(aws)["webhook"]
+    assert state["status"] == "delivered" and state["attempts"] == 3
+
+
+def test_retry_after_is_honoured_when_told_to_slow_down(local_client, aws, receiver):
+    receiver.script("/hook", [Reply(429, headers={"Retry-After": "120"})])
+    event = stream_event(receiver.url())
+    store_new_image(aws, event)
+    local_client.lambda_.invoke("on_image_change", event)
+    deliver_queued(local_client, aws)
+    state = item(aws)["webhook"]
+    assert state["status"] == "pending" and state["lastStatusCode"] == 429
+    created = datetime.fromisoformat(state["lastAttemptAt"].replace("Z", "+00:00"))
+    due = datetime.fromisoformat(state["nextAttemptAt"].replace("Z", "+00:00"))
+    assert 119 <= (due - created).total_seconds() <= 125  # not the schedule's 5 s
+    attrs = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=aws.webhook_queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+    assert attrs["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"
+
+
+def test_410_gone_stops_and_dead_letters(local_client, aws, receiver):
+    receiver.script("/hook", [Reply(410)])
+    event = stream_event(receiver.url())
+    store_new_image(aws, event)
+    local_client.lambda_.invoke("on_image_change", event)
+    deliver_queued(local_client, aws)
+    assert queue_messages(aws) == []
+    state = item(aws)["webhook"]
+    assert state["status"] == "failed" and state["lastStatusCode"] == 410
+    [dead] = queue_messages(aws, aws.webhook_dlq_url)
+    assert json.loads(dead["Body"])["imageId"] == IMAGE_ID
+
+
+def test_schedule_exhausted_ends_failed(make_client, aws, receiver):
+    client = make_client(WEBHOOK_ALLOW_PRIVATE_NETWORKS="true", WEBHOOK_RETRY_SCHEDULE="0")
+    receiver.script("/hook", [Reply(500), Reply(502)])
+    event = stream_event(receiver.url())
+    store_new_image(aws, event)
+    client.lambda_.invoke("on_image_change", event)
+    deliver_queued(client, aws)
+    deliver_queued(client, aws)
+    state = item(aws)["webhook"]
+    assert state["status"] == "failed" and state["attempts"] == 2 and state["lastStatusCode"] == 502
+    assert len(queue_messages(aws, aws.webhook_dlq_url)) == 1
+
+
+def test_private_receiver_is_refused_at_send_time_without_connecting(client, aws, receiver):
+    event = stream_event(receiver.url())  # 127.0.0.1 — not allowed on this stage
+    store_new_image(aws, event)
+    client.lambda_.invoke("on_image_change", event)
+    deliver_queued(client, aws)
+    assert receiver.received() == []
+    state = item(aws)["webhook"]
+    assert state["status"] == "failed" and state["lastError"].startswith("refused")
+
+
+def test_malformed_and_stale_tasks_are_dropped(local_client, aws, receiver):
+    local_client.lambda_.invoke("deliver_webhook", sqs_event(["not json", "[]", '{"image_id": "x"}']))
+    stale = {"image_id": IMAGE_ID, "webhook_id": f"msg_{IMAGE_ID}_completed", "round": 1, "attempt": 1}
+    local_client.lambda_.invoke("deliver_webhook", sqs_event([json.dumps(stale)]))  # no such item
+    assert receiver.received() == []
+
+
+def test_early_task_waits_for_its_time(local_client, aws, receiver):
+    event = stream_event(receiver.url())
+    store_new_image(aws, event)
+    task = {"image_id": IMAGE_ID, "webhook_id": f"msg_{IMAGE_ID}_completed", "round": 1,
+            "attempt": 1, "not_before": time.time() + 3600}
+    local_client.lambda_.invoke("deliver_webhook", sqs_event([json.dumps(task)]))
+    assert receiver.received() == []
+    attrs = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=aws.webhook_queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+    assert attrs["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"
+    assert item(aws)["webhook"]["attempts"] == 0
+
+
+def test_redeliver_sends_the_same_event_again(local_client, aws, receiver):
+    event = stream_event(receiver.url())
+    store_new_image(aws, event)
+    local_client.lambda_.invoke("on_image_change", event)
+    deliver_queued(local_client, aws)
+    response = local_client.http.post(f"/images/{IMAGE_ID}/webhook/redeliver")
+    assert response.status_code == 202
+    assert json.loads(response.body)["webhook"]["status"] == "pending"
+    deliver_queued(local_client, aws)
+    first, second = receiver.received()
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    assert item(aws)["webhook"]["status"] == "delivered"
