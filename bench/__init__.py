@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench.engine` (the image engine against libvips)."""

@@ -149,7 +149,8 @@ def with_alpha(img: Image.Image) -> Image.Image:
     alpha = alpha.point(lambda v: max(0, min(255, int((200 - v) * 2.5))))
     out = img.convert("RGBA")
     out.putalpha(alpha)
-    return out
+    clear = Image.new("RGBA", (w, h), (0, 0, 0, 0))  # exporters zero fully transparent pixels
+    return Image.composite(out, clear, alpha.point(lambda v: 255 if v else 0))
 
 
 _PNG_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "I;16", "LA;16", "RGB;16", "RGBA;16")

@@ -1,0 +1,75 @@
+"""The embedded stack, started as `make run` starts it (`thumbgen run`), once per session."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import TEST_SECRET
+from thumbgen.client import ThumbgenClient
+from thumbgen.receiver import WebhookReceiver
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RunningStack:
+    def __init__(self, api_url: str, aws_url: str, log: Path):
+        self.api_url, self.aws_url, self.log = api_url, aws_url, log
+        self.client = ThumbgenClient(api_url)
+
+    def boto(self, service: str):
+        import boto3
+        from botocore.config import Config
+
+        return boto3.session.Session().client(
+            service, endpoint_url=self.aws_url, region_name="us-east-1",
+            aws_access_key_id="thumbgen-local", aws_secret_access_key="thumbgen-local",
+            config=Config(signature_version="s3v4"))
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    aws_port, api_port = free_port(), free_port()
+    log = tmp_path_factory.mktemp("stack") / "stack.log"
+    env = {**os.environ, "AWS_PORT": str(aws_port), "API_PORT": str(api_port),
+           "WEBHOOK_SECRET": TEST_SECRET, "WEBHOOK_RETRY_SCHEDULE": "1,1,1",
+           "WEBHOOK_CONNECT_TIMEOUT": "1", "WEBHOOK_READ_TIMEOUT": "1.5"}
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "thumbgen.cli", "run"], cwd=ROOT, env=env,
+                                   stdout=out, stderr=subprocess.STDOUT)
+    api_url = f"http://127.0.0.1:{api_port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(f"{api_url}/health", timeout=1).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the local stack did not start:\n{log.read_text()}")
+        time.sleep(0.1)
+    yield RunningStack(api_url, f"http://127.0.0.1:{aws_port}", log)
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def receiver():
+    with WebhookReceiver() as r:
+        yield r

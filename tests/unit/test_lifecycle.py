@@ -1,0 +1,148 @@
+"""Pure rules: request validation, status transitions, event payloads, signatures, retries."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+from standardwebhooks import Webhook
+
+from chalicelib import images
+from chalicelib.config import DEFAULT_RETRY_SCHEDULE, Settings, parse_retry_schedule
+from chalicelib.delivery import next_delay
+from chalicelib.errors import ApiError
+from chalicelib.queues import DeliveryTask
+from chalicelib.uploads import parse_upload_request
+from chalicelib.urlsafety import UrlPolicy
+from chalicelib.webhooks import AttemptResult, build_event, encode_event, sign
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def parse(body, max_bytes=11 * 1024 * 1024):
+    raw = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return parse_upload_request(raw, max_upload_bytes=max_bytes, url_policy=UrlPolicy())
+
+
+def test_valid_request_is_normalised():
+    got = parse({"filename": "a.JPG", "contentType": "Image/JPEG; charset=binary", "fileSize": 5})
+    assert (got.content_type, got.file_size, got.webhook_url) == ("image/jpeg", 5, None)
+
+
+@pytest.mark.parametrize("body, status, code", [
+    ({"filename": "a", "contentType": "image/gif", "fileSize": "x"}, 400, "invalid_request"),
+    ({"filename": "a", "contentType": "image/gif", "fileSize": 10**9}, 415, "unsupported_media_type"),
+    ({"filename": "a", "contentType": "image/png", "fileSize": 0}, 400, "invalid_request"),
+    ({"filename": "a", "contentType": "image/png", "fileSize": 11534337}, 413, "file_too_large"),
+    ({"filename": "a", "contentType": "image/png", "fileSize": 5, "webhookUrl": "ftp://x"}, 422, "invalid_webhook_url"),
+])
+def test_checks_run_in_the_order_of_the_contract(body, status, code):
+    with pytest.raises(ApiError) as caught:
+        parse(body)
+    assert (caught.value.status, caught.value.code) == (status, code)
+
+
+def test_limit_is_configurable():
+    with pytest.raises(ApiError):
+        parse({"filename": "a", "contentType": "image/png", "fileSize": 101}, max_bytes=100)
+    assert parse({"filename": "a", "contentType": "image/png", "fileSize": 100}, max_bytes=100)
+
+
+@pytest.mark.parametrize("key, expected", [
+    ("uploads/abc", "abc"), ("uploads/", None), ("uploads/a/b", None), ("thumbnails/x", None),
+    ("uploads/" + "x" * 65, None),
+])
+def test_image_id_from_key(key, expected):
+    assert images.image_id_from_key(key) == expected
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ({"status": "processing"}, {"status": "completed"}, "completed"),
+    ({"status": "processing"}, {"status": "failed"}, "failed"),
+    (None, {"status": "completed"}, "completed"),
+    ({"status": "completed"}, {"status": "completed"}, None),
+    ({"status": "pending_upload"}, {"status": "processing"}, None),
+    (None, {"status": "pending_upload"}, None),
+    ({"status": "completed"}, None, None),
+])
+def test_only_entering_a_final_status_sends_an_event(old, new, expected):
+    assert images.entered_final_status(old, new) == expected
+
+
+def test_webhook_id_is_stable_per_image_and_outcome():
+    assert images.webhook_id("abc", "completed") == "msg_abc_completed"
+    assert images.webhook_id("abc", "completed") != images.webhook_id("abc", "failed")
+
+
+ITEM = {
+    "id": "img1", "status": "completed", "filename": "cat.jpg", "declaredType": "image/jpeg",
+    "declaredSize": 10, "size": 999, "type": "image/jpeg", "completedAt": "2026-01-01T00:00:00.000Z",
+}
+
+
+def test_completed_event_matches_the_contract():
+    event = build_event(ITEM, "https://o", [(400, 300, "https://a"), (160, 120, "https://b"), (120, 120, "https://c")])
+    assert event == {
+        "type": "thumbnails.generated", "timestamp": "2026-01-01T00:00:00.000Z",
+        "data": {"id": "img1", "status": "completed", "originalUrl": "https://o",
+                 "thumbnails": [{"size": {"width": 400, "height": 300}, "url": "https://a"},
+                                {"size": {"width": 160, "height": 120}, "url": "https://b"},
+                                {"size": {"width": 120, "height": 120}, "url": "https://c"}],
+                 "metadata": {"fileSize": 999, "type": "image/jpeg", "filename": "cat.jpg"}},
+    }
+
+
+def test_failed_event_carries_the_error_and_no_thumbnails():
+    failed = {**ITEM, "status": "failed", "error": {"code": "corrupt_image", "message": "bad"}}
+    event = build_event(failed, None, [])
+    assert event["type"] == "thumbnails.failed"
+    assert event["data"]["error"] == {"code": "corrupt_image", "message": "bad"}
+    assert event["data"]["thumbnails"] == []
+
+
+def test_signature_verifies_with_the_standard_webhooks_library():
+    body = encode_event(build_event(ITEM, None, []))
+    headers = sign(SECRET, "msg_img1_completed", body, datetime.now(timezone.utc))
+    assert Webhook(SECRET).verify(body, headers)["data"]["id"] == "img1"
+    with pytest.raises(Exception):
+        Webhook(SECRET).verify(body.replace("img1", "img2"), headers)
+    with pytest.raises(Exception):
+        Webhook("whsec_" + "A" * 32).verify(body, headers)
+
+
+@pytest.mark.parametrize("result, attempt, expected", [
+    (AttemptResult(status_code=500), 1, 5),
+    (AttemptResult(status_code=500), 2, 300),
+    (AttemptResult(error="timeout"), 7, 36000),
+    (AttemptResult(status_code=500), 8, None),
+    (AttemptResult(status_code=204), 1, None),
+    (AttemptResult(status_code=410), 1, None),
+    (AttemptResult(status_code=301), 1, 5),
+    (AttemptResult(status_code=429, retry_after=60), 1, 60),
+    (AttemptResult(status_code=503, retry_after=1), 2, 300),
+    (AttemptResult(status_code=429, retry_after=10**9), 1, 86400),
+    (AttemptResult(status_code=500, retry_after=600), 1, 5),
+    (AttemptResult(error="refused: private"), 1, None),
+])
+def test_retry_schedule(result, attempt, expected):
+    assert next_delay(attempt, DEFAULT_RETRY_SCHEDULE, result) == expected
+
+
+def test_retry_schedule_setting():
+    assert parse_retry_schedule("1, 2,3") == (1, 2, 3)
+    assert parse_retry_schedule("") == DEFAULT_RETRY_SCHEDULE
+    with pytest.raises(ValueError):
+        parse_retry_schedule("5,-1")
+    assert Settings.from_env({}).max_upload_bytes == 11_534_336
+
+
+@pytest.mark.parametrize("body", ["", "{}", "[]", '{"image_id": "a", "webhook_id": "b", "round": 1, "attempt": 0}',
+                                  '{"image_id": "a", "webhook_id": "b", "round": "x", "attempt": 1}'])
+def test_malformed_delivery_tasks_are_refused(body):
+    with pytest.raises(ValueError):
+        DeliveryTask.from_json(body)
+
+
+def test_delivery_task_round_trips():
+    task = DeliveryTask("a", "b", 2, 3, 12.5)
+    assert DeliveryTask.from_json(task.to_json()) == task
