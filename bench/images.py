@@ -66,10 +66,10 @@ CLASSES: tuple[InputClass, ...] = (
     InputClass("png-rgba-16mp", "4000x4000 RGBA PNG", "png",
                lambda: _png(imagegen.with_alpha(imagegen.scene(4000, 4000, grain=0)))),
     InputClass("png-palette", "2400x1800 palette PNG with transparency", "png", _palette_png),
-    InputClass("png-16bit", "2000x1500 RGB 16-bit PNG", "png",
-               lambda: imagegen.make_png(2000, 1500, mode="RGB;16")),
-    InputClass("png-interlaced", "3000x2000 RGB Adam7 PNG", "png",
-               lambda: imagegen.make_png(3000, 2000, interlaced=True)),
+    InputClass("png-16bit", "1600x1200 RGB 16-bit PNG", "png",
+               lambda: imagegen.make_png(1600, 1200, mode="RGB;16")),
+    InputClass("png-interlaced", "2800x1800 RGB Adam7 PNG", "png",
+               lambda: imagegen.make_png(2800, 1800, interlaced=True)),
 )
 
 
