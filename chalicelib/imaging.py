@@ -41,14 +41,18 @@ DRAFT_MARGIN = 2.0
 # Box-filter reduction (Image.reduce) is allowed down to this multiple of the cover box;
 # the final Lanczos pass does the rest. 2.0 keeps PSNR >= 40 dB vs a full-size Lanczos.
 REDUCE_MARGIN = 2.0
-# Per thumbnail, Pillow may box-reduce its crop region further down to this multiple of the
-# box before the Lanczos pass (resize's reducing_gap); 3.0 is "indistinguishable" (>= 48 dB).
-LANCZOS_GAP = 3.0
+# Per thumbnail, Pillow box-reduces the crop region by int(ratio / LANCZOS_GAP) before the
+# Lanczos pass (resize's reducing_gap). Measured on the bench set: 1.6 keeps every
+# thumbnail >= 43 dB PSNR vs a full-size Lanczos and halves the time where ratio >= 3.2.
+LANCZOS_GAP = 1.6
 
 # Thumbnails are small, so every chroma sample shows: 4:4:4 (subsampling 0) keeps colour
 # edges crisp for ~1.5x the bytes of 4:2:0 (+5 dB PSNR on our test set).
 JPEG_QUALITY = 85
 JPEG_SUBSAMPLING = 0
+# zlib level for PNG thumbnails (Pillow filters adaptively at every level). Measured on a
+# 400x300 thumbnail: level 2 is 3x faster than 6 (17 vs 50-70 ms) for files 2% larger.
+PNG_COMPRESS_LEVEL = 2
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -384,5 +388,5 @@ def _encode(img: Image.Image, content_type: str) -> bytes:
     if content_type == "image/jpeg":
         img.save(buf, "JPEG", quality=JPEG_QUALITY, subsampling=JPEG_SUBSAMPLING, optimize=True)
     else:
-        img.save(buf, "PNG", compress_level=6)
+        img.save(buf, "PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buf.getvalue()

@@ -1,7 +1,9 @@
-"""The `thumbgen` command: `thumbgen run` (the local stack), `thumbgen render` (offline engine)."""
+"""The `thumbgen` command: `run` (the local stack), `receive` (a webhook receiver that
+verifies signatures), `render` (the thumbnail engine offline)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -13,6 +15,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--aws-port", type=int, default=None, help="default: $AWS_PORT or 4566")
     run.add_argument("--api-port", type=int, default=None, help="default: $API_PORT or 8000")
 
+    receive = sub.add_parser("receive", help="print webhooks arriving on 127.0.0.1:PORT, verified")
+    receive.add_argument("--port", type=int, default=9000)
+    receive.add_argument("--secret", default=None, help="default: $WEBHOOK_SECRET")
+
     render = sub.add_parser("render", help="make the service's thumbnails offline, no AWS")
     render.add_argument("files", nargs="+", metavar="FILE")
     render.add_argument("--out", required=True, metavar="DIR")
@@ -22,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         from thumbgen.runner import run_forever
 
         return run_forever(aws_port=args.aws_port, api_port=args.api_port)
+    if args.command == "receive":
+        from thumbgen.receiver import print_webhooks
+
+        return print_webhooks(args.port, args.secret or os.environ.get("WEBHOOK_SECRET"))
     from thumbgen.render import render_command
 
     return render_command(args.files, args.out)

@@ -94,3 +94,31 @@ class WebhookReceiver:
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def print_webhooks(port: int, secret: str | None) -> int:
+    """`thumbgen receive`: print each webhook and whether its signature verifies."""
+    import json
+
+    from standardwebhooks import Webhook
+
+    with WebhookReceiver(port=port) as receiver:
+        print(f"listening on {receiver.url('/')} (Ctrl-C to stop)", flush=True)
+        seen = 0
+        try:
+            while True:
+                got = receiver.received()
+                for request in got[seen:]:
+                    verdict = "no secret given"
+                    if secret:
+                        try:
+                            Webhook(secret).verify(request.body, request.headers)
+                            verdict = "signature OK"
+                        except Exception as exc:  # noqa: BLE001 — report, keep listening
+                            verdict = f"signature INVALID ({exc})"
+                    print(f"POST {request.path}  webhook-id={request.headers.get('webhook-id')}  {verdict}")
+                    print(json.dumps(json.loads(request.body), indent=2), flush=True)
+                seen = len(got)
+                time.sleep(0.1)
+        except KeyboardInterrupt:
+            return 0

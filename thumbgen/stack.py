@@ -125,6 +125,9 @@ class LocalStack:
         from chalicelib import service
 
         service.reset()
+        # Lambda's init phase: build the clients now, not on the first upload.
+        service.processor()
+        service.delivery()
         return app_module
 
     def _start_api(self, app_module: Any) -> None:
