@@ -8,6 +8,7 @@ a 24 MP camera JPEG of ~10 MB, a 6 MP RGB PNG of ~10 MB, a 16 MP RGBA PNG of ~9 
 from __future__ import annotations
 
 import io
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,12 +74,47 @@ CLASSES: tuple[InputClass, ...] = (
 )
 
 
+def _limit_side() -> int:
+    """The largest square whose pixel count is within the engine's MAX_PIXELS."""
+    from chalicelib.imaging import MAX_PIXELS
+
+    return math.isqrt(MAX_PIXELS)
+
+
+def _flat_jpeg(mode: str) -> bytes:
+    side = _limit_side()
+    buf = io.BytesIO()
+    imagegen.picture(side, side, "flat").convert(mode).save(buf, "JPEG", quality=90, progressive=True,
+                                                           subsampling=0)
+    return buf.getvalue()
+
+
+# Worst admissible inputs for Lambda sizing: MAX_PIXELS pixels, compressible enough to pass
+# the 11 MiB upload limit. Progressive JPEGs make libjpeg hold every DCT coefficient
+# (2 bytes x components x pixels) whatever the draft scale; interlaced PNGs make the PNG
+# loader hold the whole image.
+SIZING_CLASSES: tuple[InputClass, ...] = (
+    InputClass("limit-png-rgba8", "MAX_PIXELS square RGBA PNG", "png",
+               lambda: imagegen.make_png(_limit_side(), _limit_side(), mode="RGBA", content="flat")),
+    InputClass("limit-png-rgba16", "MAX_PIXELS square RGBA 16-bit PNG", "png",
+               lambda: imagegen.make_png(_limit_side(), _limit_side(), mode="RGBA;16", content="flat",
+                                         low_byte="copy")),
+    InputClass("limit-png-rgba16-interlaced", "MAX_PIXELS square RGBA 16-bit Adam7 PNG", "png",
+               lambda: imagegen.make_png(_limit_side(), _limit_side(), mode="RGBA;16", content="flat",
+                                         low_byte="copy", interlaced=True)),
+    InputClass("limit-jpeg-progressive-444", "MAX_PIXELS square progressive 4:4:4 JPEG", "jpg",
+               lambda: _flat_jpeg("RGB")),
+    InputClass("limit-jpeg-progressive-cmyk", "MAX_PIXELS square progressive CMYK JPEG", "jpg",
+               lambda: _flat_jpeg("CMYK")),
+)
+
+
 def ensure(classes: tuple[InputClass, ...] = CLASSES) -> dict[str, Path]:
     """Build whatever is missing from bench/.data and return name -> path."""
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     for cls in classes:
         if not cls.path.exists():
-            print(f"generating {cls.name} ...", file=sys.stderr, flush=True)
+            print(f"generating {cls.name} (once; cached in {DATA_DIR.name}/) ...", file=sys.stderr, flush=True)
             tmp = cls.path.with_suffix(".tmp")
             tmp.write_bytes(cls.build())
             tmp.replace(cls.path)

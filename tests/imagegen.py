@@ -96,6 +96,11 @@ def quadrants(width: int, height: int) -> Image.Image:
 
 
 def picture(width: int, height: int, content: str = "photo", seed: int = 0) -> Image.Image:
+    """content: "photo" (scene), "quadrants", or "flat" (quadrants with soft gradients:
+    compresses to almost nothing, for huge-dimension inputs)."""
+    if content == "flat":
+        ramp = Image.linear_gradient("L").resize((width, height), Image.Resampling.BILINEAR)
+        return Image.blend(quadrants(width, height), ramp.convert("RGB"), 0.2)
     return quadrants(width, height) if content == "quadrants" else scene(width, height, seed=seed)
 
 
@@ -165,9 +170,11 @@ def make_png(
     content: str = "photo",
     seed: int = 0,
     orientation: int | None = None,
+    low_byte: str = "noise",
 ) -> bytes:
     """A PNG. Modes: 1, L, LA, P (palette), PA (palette + tRNS), RGB, RGBA, and 16 bits per
-    sample I;16 (grey), LA;16, RGB;16, RGBA;16. `interlaced` writes Adam7 (8/16-bit modes)."""
+    sample I;16 (grey), LA;16, RGB;16, RGBA;16. `interlaced` writes Adam7 (8/16-bit modes).
+    16-bit low bytes are "noise" (detail below 8 bits) or a "copy" of the high byte."""
     if mode not in _PNG_MODES:
         raise ValueError(f"mode must be one of {_PNG_MODES}")
     if interlaced and mode in ("1", "P", "PA"):
@@ -177,7 +184,7 @@ def make_png(
         img = img.transpose(_INVERSE[orientation])
     exif = make_exif(orientation=orientation) if orientation is not None else None
     if mode in ("RGB;16", "RGBA;16", "LA;16", "I;16") or interlaced:
-        return _png_by_hand(img, mode, interlaced, seed, exif)
+        return _png_by_hand(img, mode, interlaced, seed, exif, low_byte)
     if mode in ("1", "L", "RGB"):
         out = img.convert(mode)
     elif mode in ("LA", "RGBA"):
@@ -199,14 +206,16 @@ _COLOUR_TYPE = {"L": 0, "I;16": 0, "RGB": 2, "RGB;16": 2, "LA": 4, "LA;16": 4, "
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 
 
-def _png_by_hand(img: Image.Image, mode: str, interlaced: bool, seed: int, exif: bytes | None) -> bytes:
+def _png_by_hand(
+    img: Image.Image, mode: str, interlaced: bool, seed: int, exif: bytes | None, low_byte: str = "noise"
+) -> bytes:
     """Encode what Pillow cannot write: 16-bit colour and Adam7 interlacing ("Up" filter)."""
     base_mode = mode.split(";")[0].replace("I", "L")
     pixels = with_alpha(img).convert(base_mode) if "A" in base_mode else img.convert(base_mode)
     samples = pixels.tobytes()
     depth = 16 if mode.endswith(";16") else 8
     if depth == 16:  # high byte = picture, low byte = fine detail below 8-bit resolution
-        low = random.Random(seed + 1).randbytes(len(samples))
+        low = random.Random(seed + 1).randbytes(len(samples)) if low_byte == "noise" else samples
         wide = bytearray(2 * len(samples))
         wide[0::2], wide[1::2] = samples, low
         samples = bytes(wide)

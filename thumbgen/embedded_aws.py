@@ -11,19 +11,26 @@ import sys
 import threading
 
 
-def main(host: str, port: int) -> None:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
+def wait_for_shutdown() -> None:
+    """Block until SIGTERM or Ctrl-C."""
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:
         stopped.wait()
     except KeyboardInterrupt:
         pass
-    server.stop()
+
+
+def main(host: str, port: int) -> None:
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    try:
+        wait_for_shutdown()
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":

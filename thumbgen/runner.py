@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import threading
 
+from thumbgen.embedded_aws import wait_for_shutdown
 from thumbgen.stack import LocalStack, new_webhook_secret
 
 
@@ -27,12 +26,8 @@ def run_forever(aws_port: int | None = None, api_port: int | None = None) -> int
           f"  embedded AWS:   {stack.aws_url} (S3, DynamoDB + streams, SQS)\n"
           f"  WEBHOOK_SECRET={stack.webhook_secret}\n"
           f"Ctrl-C to stop.", flush=True)
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:
-        stopped.wait()
-    except KeyboardInterrupt:
-        pass
+        wait_for_shutdown()
     finally:
         print("stopping…", flush=True)
         stack.stop()

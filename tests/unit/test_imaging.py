@@ -587,3 +587,37 @@ def test_concurrent_calls_give_the_same_bytes_as_sequential_ones():
     with ThreadPoolExecutor(max_workers=6) as pool:
         got = list(pool.map(render_thumbnails, inputs))
     assert got == expected
+
+
+# ---------------------------------------------------------------- offline renderer
+
+
+def test_render_command_writes_the_service_thumbnails(tmp_path, capsys):
+    from thumbgen.render import render_command
+
+    photo, logo, gif = tmp_path / "cat.jpg", tmp_path / "logo.png", tmp_path / "anim.gif"
+    photo.write_bytes(jpeg(640, 480))
+    logo.write_bytes(png(320, 240, mode="RGBA"))
+    gif.write_bytes(make_gif())
+    out = tmp_path / "out"
+    assert render_command([str(photo), str(logo)], str(out)) == 0
+    expected = render_thumbnails(photo.read_bytes())
+    for r in expected.renditions:
+        assert (out / "cat" / f"{r.width}x{r.height}.jpg").read_bytes() == r.data
+    assert sorted(p.name for p in (out / "logo").iterdir()) == ["120x120.png", "160x120.png", "400x300.png"]
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2
+
+    assert render_command([str(photo), str(gif), str(tmp_path / "missing.png")], str(out)) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and "ok" in lines[0]
+    assert "failed unsupported_format" in lines[1] and "failed unreadable" in lines[2]
+    assert not (out / "anim").exists()
+
+
+def test_render_command_refuses_oversized_files(tmp_path, capsys):
+    from thumbgen.render import MAX_UPLOAD_BYTES, render_command
+
+    big = tmp_path / "big.png"
+    big.write_bytes(png(64, 48) + bytes(MAX_UPLOAD_BYTES))
+    assert render_command([str(big)], str(tmp_path / "out")) == 1
+    assert "failed file_too_large" in capsys.readouterr().out
