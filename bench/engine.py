@@ -1,6 +1,6 @@
 """Engine benchmark: chalicelib.imaging against libvips on the same inputs, same run.
 
-    python -m bench.engine              # the table (about 2-3 min on 2 cores)
+    python -m bench.engine              # the table (~1.5 min on 2 cores; writes bench/out/engine.json)
     python -m bench.engine --reps 7     # more repetitions
     python -m bench.engine --only jpeg-24mp png-rgba-16mp
     python -m bench.engine --sizing     # peak memory on the worst admissible inputs

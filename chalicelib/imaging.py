@@ -2,7 +2,7 @@
 
 Contract (DESIGN.md, "Limits and rules" and "Thumbnails"):
 - the format is sniffed from the bytes; only PNG and JPEG are opened, and only by the
-  Pillow plugin of the sniffed format;
+  parser of the sniffed format (Pillow's JPEG plugin, libvips' PNG loader);
 - the pixel count declared by the header is checked BEFORE any pixel is decoded;
 - every decode failure, truncation included, is `corrupt_image`; nothing else escapes;
 - JPEG is decoded by Pillow at reduced DCT scale ("draft"); PNG by libvips' PNG loader,
@@ -30,16 +30,17 @@ pyvips.cache_set_max(0)
 
 THUMBNAIL_SIZES: tuple[tuple[int, int], ...] = ((400, 300), (160, 120), (120, 120))
 
-# Pixel limit (width x height as the header declares it). The resize Lambda's peak memory
-# grows with it; 50 MP keeps the worst admissible input (RGBA PNG) inside the 1024 MB
-# function with headroom -- see README "Lambda sizing" and `python -m bench.engine --sizing`.
+# Pixel limit (width x height as the header declares it). Peak memory grows with it, not
+# with the file size: at 50 MP the worst admissible inputs (interlaced 16-bit RGBA PNG,
+# progressive CMYK JPEG) need ~425 MB, which the 1769 MB resize Lambda holds with room to
+# spare -- see README "Pixel limit" and `python -m bench.engine --sizing`.
 MAX_PIXELS: int = 50_000_000
 
 # JPEG draft (DCT-domain) decoding may shrink the image, but never below this multiple of
 # the largest cover box, so the final Lanczos pass still has detail to work with.
 DRAFT_MARGIN = 2.0
-# Box-filter reduction (Image.reduce) is allowed down to this multiple of the cover box;
-# the final Lanczos pass does the rest. 2.0 keeps PSNR >= 40 dB vs a full-size Lanczos.
+# The working image (libvips shrink of a PNG, Image.reduce after a JPEG draft) is box-
+# reduced by an integer factor, but not below this multiple of the largest cover box.
 REDUCE_MARGIN = 2.0
 # Per thumbnail, Pillow box-reduces the crop region by int(ratio / LANCZOS_GAP) before the
 # Lanczos pass (resize's reducing_gap). Measured on the bench set: 1.6 keeps every
@@ -51,7 +52,7 @@ LANCZOS_GAP = 1.6
 JPEG_QUALITY = 85
 JPEG_SUBSAMPLING = 0
 # zlib level for PNG thumbnails (Pillow filters adaptively at every level). Measured on a
-# 400x300 thumbnail: level 2 is 3x faster than 6 (17 vs 50-70 ms) for files 2% larger.
+# 400x300 thumbnail: level 2 is ~3x faster than 6 (17 vs 42-64 ms) for files 2% larger.
 PNG_COMPRESS_LEVEL = 2
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -257,23 +258,24 @@ def _first_line(exc: Exception) -> str:
 def _decode_jpeg(data: bytes, sizes: tuple[tuple[int, int], ...], limit: int) -> _Source:
     """Pillow, JPEG parser only, decoding at the smallest DCT scale (1/1..1/8) that keeps
     DRAFT_MARGIN x the largest cover box; no full-size image is ever built."""
-    with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
-        _check_pixels(im.size, limit)
-        full = im.size
-        if full[0] < 1 or full[1] < 1:
-            raise ValueError("image has no pixels")
-        icc, adobe = im.info.get("icc_profile"), "adobe" in im.info
-        orientation = _orientation(im)
-        scale = 1
-        drafted = im.draft(None, _needed_size(full, orientation, sizes, DRAFT_MARGIN))
-        if drafted is not None:
-            scale = round(full[0] / drafted[1][2])
-        im.load()
-        work = im if im.mode in ("L", "RGB", "CMYK") else im.convert("RGB")
-        factor = _reduce_factor(work.size, orientation, sizes)
-        if factor > 1:
-            work = work.reduce(factor)
-        return _Source(work, scale * factor, full, orientation, icc, adobe)
+    # No `with`: the working image may be `im` itself, and a BytesIO needs no closing.
+    im = Image.open(io.BytesIO(data), formats=["JPEG"])
+    _check_pixels(im.size, limit)
+    full = im.size
+    if full[0] < 1 or full[1] < 1:
+        raise ValueError("image has no pixels")
+    icc, adobe = im.info.get("icc_profile"), "adobe" in im.info
+    orientation = _orientation(im)
+    scale = 1
+    drafted = im.draft(None, _needed_size(full, orientation, sizes, DRAFT_MARGIN))
+    if drafted is not None:
+        scale = round(full[0] / drafted[1][2])
+    im.load()
+    work: Image.Image = im if im.mode in ("L", "RGB", "CMYK") else im.convert("RGB")
+    factor = _reduce_factor(work.size, orientation, sizes)
+    if factor > 1:
+        work = work.reduce(factor)
+    return _Source(work, scale * factor, full, orientation, icc, adobe)
 
 
 _PIL_MODE_FOR_BANDS = {1: "L", 2: "La", 3: "RGB", 4: "RGBa"}

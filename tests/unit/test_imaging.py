@@ -33,7 +33,6 @@ from tests.imagegen import (
     make_truncated_png,
     scene,
     strip_jpeg_segment,
-    with_alpha,
 )
 
 # ---------------------------------------------------------------- helpers
