@@ -109,6 +109,9 @@ SIZING_CLASSES: tuple[InputClass, ...] = (
 )
 
 
+CLASS_BY_NAME = {cls.name: cls for cls in CLASSES}
+
+
 def ensure(classes: tuple[InputClass, ...] = CLASSES) -> dict[str, Path]:
     """Build whatever is missing from bench/.data and return name -> path."""
     DATA_DIR.mkdir(parents=True, exist_ok=True)

@@ -6,13 +6,11 @@ part of the latency no plumbing can remove), and their ratio.
 """
 from __future__ import annotations
 
-import io
 import socket
 import statistics
 import time
 
-from PIL import Image
-
+from bench import images
 from chalicelib import imaging
 from thumbgen.client import ThumbgenClient
 from thumbgen.receiver import WebhookReceiver
@@ -29,16 +27,8 @@ def free_port() -> int:
 
 
 def twelve_megapixel_jpeg() -> bytes:
-    """4000x3000, photo-like: gradients, edges and sensor-like noise (~3–5 MB)."""
-    size = (4000, 3000)
-    base = Image.merge("RGB", (
-        Image.radial_gradient("L").resize(size),
-        Image.linear_gradient("L").resize(size).rotate(90),
-        Image.effect_noise(size, 24).point(lambda v: v // 2 + 64),
-    ))
-    out = io.BytesIO()
-    base.save(out, "JPEG", quality=88)
-    return out.getvalue()
+    """The engine bench's 12 MP class: 4000x3000 photo-like JPEG, q92 (~4 MB)."""
+    return images.ensure((images.CLASS_BY_NAME["jpeg-12mp"],))["jpeg-12mp"].read_bytes()
 
 
 def main() -> None:

@@ -41,14 +41,16 @@ class ImageRecords:
         return plain_values(item) if item else None
 
     def _update(self, image_id: str, expression: str, condition: str,
-                values: dict[str, Any], names: dict[str, str] | None = None) -> dict[str, Any] | None:
-        """Conditional update; the new item, or None when the condition did not hold."""
+                values: dict[str, Any], names: dict[str, str] | None = None,
+                returns: str = "ALL_NEW") -> dict[str, Any] | None:
+        """Conditional update; the new item ({} with returns="NONE"), or None when the
+        condition did not hold."""
         kwargs: dict[str, Any] = {
             "Key": {"id": image_id},
             "UpdateExpression": expression,
             "ConditionExpression": condition,
             "ExpressionAttributeValues": values,
-            "ReturnValues": "ALL_NEW",
+            "ReturnValues": returns,
         }
         if names:
             kwargs["ExpressionAttributeNames"] = names
@@ -61,7 +63,7 @@ class ImageRecords:
         return plain_values(response.get("Attributes", {}))
 
     def _applied(self, *args: Any) -> bool:
-        return self._update(*args) is not None
+        return self._update(*args, returns="NONE") is not None
 
     # --- resize lifecycle -------------------------------------------------------------
 
