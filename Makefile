@@ -1,4 +1,5 @@
-# thumbgen — `make run` (the whole pipeline locally) and `make test` (the whole suite).
+# thumbgen — `make run` (the whole pipeline locally) and `make test` (the whole suite);
+# `make bench`, and `make package` / `make deploy STAGE=…` / `make destroy STAGE=…` (infra/Makefile.inc).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -27,4 +28,6 @@ bench: $(STAMP)
 	$(PY) -m bench.pipeline
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis build dist
+
+include infra/Makefile.inc

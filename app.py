@@ -14,6 +14,8 @@ from chalicelib.records import plain_values
 from chalicelib.uploads import parse_upload_request
 
 app = Chalice(app_name="thumbgen")
+# Browser apps on any origin may call the API (it has no cookies or credentials to leak).
+app.api.cors = True
 app.log.setLevel(logging.INFO)
 log = logging.getLogger("thumbgen")
 _deserializer = TypeDeserializer()

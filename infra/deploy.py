@@ -26,6 +26,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import WaiterError
+
 from infra.project import (REPO, build_project, chalice_command, load_config, render_stage,
                            require_python312)
 
@@ -73,8 +75,10 @@ def deploy_stack(cfn: Any, name: str, template_body: str, parameters: list[dict[
         raise SystemExit(f"error: {name} is busy ({status}); run again when it has finished")
     args = dict(StackName=name, TemplateBody=template_body, Parameters=parameters,
                 Capabilities=["CAPABILITY_IAM"], Tags=tags)
+    stack_id = name
     if status is None:
-        cfn.create_stack(**args, OnFailure="DELETE")  # a failed creation leaves nothing
+        # A failed creation is rolled back and deleted: the next run starts afresh.
+        stack_id = cfn.create_stack(**args, OnFailure="DELETE")["StackId"]
         waiter, done = "stack_create_complete", "created"
     else:
         try:
@@ -87,16 +91,18 @@ def deploy_stack(cfn: Any, name: str, template_body: str, parameters: list[dict[
         waiter, done = "stack_update_complete", "updated"
     log(f"{name}: waiting for CloudFormation…")
     try:
-        cfn.get_waiter(waiter).wait(StackName=name, WaiterConfig={"Delay": 5, "MaxAttempts": 360})
-    except Exception as exc:  # botocore's WaiterError: the stack failed and rolled back
-        raise SystemExit(f"error: {name} failed: {exc}\n" + "\n".join(_failures(cfn, name))) from exc
+        cfn.get_waiter(waiter).wait(StackName=stack_id, WaiterConfig={"Delay": 5, "MaxAttempts": 360})
+    except WaiterError as exc:  # the stack failed and was rolled back
+        reasons = "\n".join(_failures(cfn, stack_id))
+        raise SystemExit(f"error: {name} failed: {exc}\n{reasons}") from exc
     log(f"{name}: {done}")
     return True
 
 
-def _failures(cfn: Any, name: str) -> list[str]:
+def _failures(cfn: Any, stack_id: str) -> list[str]:
+    """Why resources failed (by stack id, which still answers once a stack is deleted)."""
     try:
-        events = cfn.describe_stack_events(StackName=name)["StackEvents"]
+        events = cfn.describe_stack_events(StackName=stack_id)["StackEvents"]
     except cfn.exceptions.ClientError:
         return []
     return [f"  {e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}"

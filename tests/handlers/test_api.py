@@ -54,6 +54,11 @@ def test_create_returns_presigned_put_that_signs_type_length_and_no_overwrite(cl
     assert "expiresAtEpoch" in item  # TTL for uploads that never arrive
 
 
+def test_browsers_on_other_origins_may_call_the_api(client):
+    response = post(client, good())
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
 def test_filename_is_only_metadata(client):
     body = json.loads(post(client, good(filename="../../etc/passwd")).body)
     assert "passwd" not in body["upload"]["url"]

@@ -10,8 +10,7 @@ from cfnlint.decode import decode
 from infra.project import REPO
 
 TEMPLATE_PATH = REPO / "infra" / "thumbgen.yaml"
-TEMPLATES = sorted(p for p in (REPO / "infra").iterdir() if p.suffix in (".yaml", ".yml", ".json")
-                   and p.name != "package.json")
+TEMPLATES = sorted(p for p in (REPO / "infra").iterdir() if p.suffix in (".yaml", ".yml", ".json"))
 
 
 def load(path: Path = TEMPLATE_PATH) -> dict[str, Any]:

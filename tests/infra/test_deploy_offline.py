@@ -21,7 +21,7 @@ from chalice.config import Config
 
 from infra import deploy
 
-pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS.S3.BucketPolicy")
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning")
 from infra.project import FUNCTIONS, OUTPUT_ENV, OUTPUT_ROLE
 
 WIRING = r"""
@@ -82,6 +82,11 @@ def test_prepare_makes_the_stack_and_a_stage_wired_to_it(moto_aws, tmp_path):
     assert table["LatestStreamArn"] == outputs["TableStreamArn"]
     queue_url = moto_aws.client("sqs").get_queue_url(QueueName=outputs["WebhookQueueName"])["QueueUrl"]
     assert queue_url == outputs["WebhookQueueUrl"]
+
+    # A second deploy hands Chalice the very same project: same config, same secret.
+    again, _ = deploy.prepare(moto_aws, "dev", build_dir=tmp_path / "build",
+                              state_dir=tmp_path / "state", env={})
+    assert (again / ".chalice" / "config.json").read_text() == json.dumps(config, indent=2) + "\n"
 
 
 def test_the_webhook_secret_is_made_once_and_then_kept(moto_aws):
