@@ -121,33 +121,40 @@ class ImageRecords:
                       now_iso: str, stale_before_iso: str) -> dict[str, Any] | None:
         """Fence one delivery attempt; the item, or None if this attempt is not ours to send.
 
-        A duplicate queue message, a stale round or a delivered webhook fail the condition.
-        Also takes over an attempt whose sender died mid-way (in flight past the lease).
+        A duplicate queue message, a superseded round or a finished delivery fail the
+        condition. The expression is kept small: it is on the webhook's latency path.
         """
+        values = {":n": attempt, ":prev": attempt - 1, ":now": now_iso, ":wid": webhook_id,
+                  ":round": round_, ":pending": "pending"}
+        names = {"#r": "round", "#st": "status"}
+        fence = "webhook.id = :wid AND webhook.#r = :round AND webhook.#st = :pending"
+        claimed = self._update(
+            image_id,
+            "SET webhook.attempts = :n, webhook.inFlight = :n, webhook.lastAttemptAt = :now",
+            f"{fence} AND webhook.attempts = :prev",
+            values, names,
+        )
+        if claimed is not None:
+            return claimed
+        # Rare path: the same attempt was claimed by a sender that died before recording
+        # its result (the queue redelivers the message); take it over once it is stale.
+        webhook = (self.get(image_id) or {}).get("webhook") or {}
+        if webhook.get("inFlight") != attempt:
+            return None
+        del values[":prev"]
         return self._update(
             image_id,
-            "SET webhook.attempts = :n, webhook.inFlight = :n, webhook.lastAttemptAt = :now, "
-            "updatedAt = :now REMOVE webhook.nextAttemptAt",
-            "webhook.id = :wid AND webhook.#r = :round AND webhook.#st = :pending AND "
-            "(webhook.attempts = :prev OR (webhook.attempts = :n AND webhook.inFlight = :n "
-            "AND webhook.lastAttemptAt < :stale))",
-            {
-                ":n": attempt,
-                ":prev": attempt - 1,
-                ":now": now_iso,
-                ":wid": webhook_id,
-                ":round": round_,
-                ":pending": "pending",
-                ":stale": stale_before_iso,
-            },
-            {"#r": "round", "#st": "status"},
+            "SET webhook.lastAttemptAt = :now",
+            f"{fence} AND webhook.attempts = :n AND webhook.inFlight = :n "
+            "AND webhook.lastAttemptAt < :stale",
+            {**values, ":stale": stale_before_iso}, names,
         )
 
     def record_attempt(self, image_id: str, webhook_id: str, round_: int, attempt: int,
                        outcome: Mapping[str, Any], now_iso: str) -> bool:
         """Write an attempt's result: new status, last status code or error, next time."""
         sets = ["webhook.#st = :status", "updatedAt = :now"]
-        removes = ["webhook.inFlight"]
+        removes = ["webhook.inFlight"]  # nextAttemptAt is set below or removed
         values: dict[str, Any] = {
             ":status": outcome["status"],
             ":now": now_iso,

@@ -50,3 +50,22 @@ def test_a_claim_held_by_a_live_worker_is_not_taken_over(aws):
     assert records.start_processing("img-2", now, long_ago) is None  # still fresh
     later = images.iso(datetime.now(timezone.utc) + timedelta(minutes=10))
     assert records.start_processing("img-2", later, later) is not None  # lease ran out
+
+
+def test_an_attempt_whose_sender_died_is_taken_over_once_stale(aws):
+    table = boto3.resource("dynamodb").Table(aws.table)
+    pending_item(table, "img-3")
+    table.update_item(Key={"id": "img-3"}, UpdateExpression="SET webhook = :w",
+                      ExpressionAttributeValues={":w": images.initial_webhook_state("img-3", "https://h", "completed")})
+    records = ImageRecords(table)
+    wid = images.webhook_id("img-3", "completed")
+    t0 = "2026-01-01T00:00:00.000Z"
+    assert records.claim_attempt("img-3", wid, 1, 1, t0, "2025-12-31T23:59:00.000Z") is not None
+    # the sender dies here; SQS redelivers the same task
+    assert records.claim_attempt("img-3", wid, 1, 1, "2026-01-01T00:00:10.000Z", "2025-12-31T23:59:10.000Z") is None
+    later = records.claim_attempt("img-3", wid, 1, 1, "2026-01-01T00:05:00.000Z", "2026-01-01T00:04:00.000Z")
+    assert later is not None and later["webhook"]["attempts"] == 1
+    # once recorded, the attempt is never sent again
+    assert records.record_attempt("img-3", wid, 1, 1, {"status": "delivered", "lastStatusCode": 204}, t0)
+    assert records.claim_attempt("img-3", wid, 1, 1, "2026-01-02T00:00:00.000Z", "2026-01-01T23:00:00.000Z") is None
+    assert records.claim_attempt("img-3", wid, 1, 2, "2026-01-02T00:00:00.000Z", "2026-01-01T23:00:00.000Z") is None
