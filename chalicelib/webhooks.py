@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
@@ -17,6 +19,8 @@ from chalicelib import images
 from chalicelib.urlsafety import Resolver, UnsafeWebhookUrl, UrlPolicy, check_webhook_url, system_resolver
 
 MAX_RESPONSE_BYTES = 4096
+# Webhook exchanges run here so that each can be abandoned at its total deadline.
+_exchanges = ThreadPoolExecutor(max_workers=32, thread_name_prefix="webhook")
 USER_AGENT = "thumbgen-webhooks/1.0"
 
 
@@ -119,12 +123,30 @@ class Sender:
             )
         )
 
+    @property
+    def total_timeout(self) -> float:
+        return self.connect_timeout + self.read_timeout
+
     def post(self, url: str, body: str, headers: Mapping[str, str]) -> AttemptResult:
+        """One attempt, over within total_timeout whatever the receiver does.
+
+        requests' timeouts bound each connect and each read, not the whole exchange (a
+        receiver dripping one header byte at a time would hold it): the exchange runs
+        on a worker thread and is abandoned at the deadline, its socket closing itself
+        on the next read timeout.
+        """
         try:
             check_webhook_url(url, self.policy, self.resolve)
         except UnsafeWebhookUrl as exc:
             return AttemptResult(error=f"refused: {exc}")
-        deadline = time.monotonic() + self.connect_timeout + self.read_timeout
+        exchange = _exchanges.submit(self._exchange, url, body, headers)
+        try:
+            return exchange.result(timeout=self.total_timeout)
+        except FutureTimeout:
+            return AttemptResult(error="timeout")
+
+    def _exchange(self, url: str, body: str, headers: Mapping[str, str]) -> AttemptResult:
+        deadline = time.monotonic() + self.total_timeout
         try:
             with self._session() as session:
                 response = session.post(

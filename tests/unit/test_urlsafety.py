@@ -113,3 +113,38 @@ def test_rebinding_between_check_and_connect_is_caught_by_the_pinned_connection(
         result = sender.post(f"http://localhost:{receiver.port}/hook", "{}", {})
         assert result.status_code is None and result.error.startswith("refused")
         assert receiver.received() == []
+
+
+def test_a_receiver_that_drips_its_answer_is_cut_off_at_the_total_timeout():
+    """Each read is short, but the whole exchange must end by connect + read timeout."""
+    import socket
+    import threading
+    import time
+
+    from chalicelib.urlsafety import UrlPolicy
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    stop = threading.Event()
+
+    def drip():
+        conn, _ = server.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\n")
+        while not stop.wait(0.2):
+            try:
+                conn.sendall(b"X")  # one byte of an endless header line
+            except OSError:
+                break
+        conn.close()
+
+    threading.Thread(target=drip, daemon=True).start()
+    sender = Sender(UrlPolicy(allow_private_networks=True), connect_timeout=0.5, read_timeout=1.0)
+    began = time.monotonic()
+    result = sender.post(f"http://127.0.0.1:{server.getsockname()[1]}/", "{}", {})
+    elapsed = time.monotonic() - began
+    stop.set()
+    server.close()
+    assert result.error == "timeout" and result.status_code is None
+    assert elapsed < 3.0
