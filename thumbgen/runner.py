@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from thumbgen.embedded_aws import wait_for_shutdown
-from thumbgen.stack import LocalStack, new_webhook_secret
+from thumbgen.stack import LocalStack, PortInUse, new_webhook_secret
 
 
 def run_forever(aws_port: int | None = None, api_port: int | None = None) -> int:
@@ -20,7 +21,11 @@ def run_forever(aws_port: int | None = None, api_port: int | None = None) -> int
                                                "WEBHOOK_READ_TIMEOUT", "WEBHOOK_CONNECT_TIMEOUT")
                    if os.environ.get(k)},
     )
-    stack.start()
+    try:
+        stack.start()
+    except PortInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"thumbgen is running\n"
           f"  API:            {stack.api_url}\n"
           f"  embedded AWS:   {stack.aws_url} (S3, DynamoDB + streams, SQS)\n"

@@ -11,6 +11,7 @@ import importlib
 import logging
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +30,19 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_RETRY_SCHEDULE = "2,5,10,30"
 
 log = logging.getLogger("thumbgen.stack")
+
+
+class PortInUse(RuntimeError):
+    pass
+
+
+def ensure_port_free(host: str, port: int, setting: str) -> None:
+    """Fail at once with a clear message rather than with a stack that half starts."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise PortInUse(f"{host}:{port} is already in use; choose another with {setting}=…") from None
 
 
 def new_webhook_secret() -> str:
@@ -60,6 +74,8 @@ class LocalStack:
         )
 
     def start(self) -> "LocalStack":
+        for name, port in (("AWS_PORT", self.aws_port), ("API_PORT", self.api_port)):
+            ensure_port_free(self.host, port, name)
         # moto gets a process of its own: the pumps and the engine then never wait for
         # the embedded AWS's share of the GIL (half the pipeline's latency otherwise).
         self._moto = subprocess.Popen(
