@@ -12,7 +12,8 @@ from thumbgen.stack import LocalStack, PortInUse, new_webhook_secret
 def run_forever(aws_port: int | None = None, api_port: int | None = None) -> int:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    for noisy in ("werkzeug", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     stack = LocalStack(
         aws_port=aws_port or int(os.environ.get("AWS_PORT", "4566")),
         api_port=api_port or int(os.environ.get("API_PORT", "8000")),
