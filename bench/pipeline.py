@@ -6,6 +6,7 @@ part of the latency no plumbing can remove), and their ratio.
 """
 from __future__ import annotations
 
+import logging
 import socket
 import statistics
 import time
@@ -32,6 +33,7 @@ def twelve_megapixel_jpeg() -> bytes:
 
 
 def main() -> None:
+    logging.getLogger("thumbgen").setLevel(logging.WARNING)
     data = twelve_megapixel_jpeg()
     engine = []
     for _ in range(5):

@@ -58,17 +58,21 @@ class WebhookDelivery:
     def on_item_changed(self, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> bool:
         """Queue the first attempt when an item enters completed/failed with a webhook."""
         status = images.entered_final_status(old, new)
-        if status is None or not new or not new.get("webhook"):
+        state = (new or {}).get("webhook")
+        if status is None or not isinstance(state, Mapping):
             return False
-        state = new["webhook"]
-        self.queue.enqueue(
-            DeliveryTask(
-                image_id=str(new["id"]),
+        try:
+            task = DeliveryTask(
+                image_id=str(new["id"]),  # type: ignore[index]
                 webhook_id=str(state["id"]),
                 round=int(state.get("round", 1)),
                 attempt=int(state.get("attempts", 0)) + 1,
             )
-        )
+        except (KeyError, TypeError, ValueError):
+            # A record we cannot read would block the shard if we raised: skip it.
+            log.warning("skipping a stream record with a malformed webhook state")
+            return False
+        self.queue.enqueue(task)  # an SQS failure raises: the batch is retried, idempotently
         return True
 
     def handle(self, task: DeliveryTask) -> str:

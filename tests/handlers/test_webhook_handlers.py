@@ -97,6 +97,13 @@ def test_malformed_stream_records_are_skipped_not_raised(local_client, aws):
     assert queue_messages(aws) == []
 
 
+def test_a_final_record_with_a_garbled_webhook_state_is_skipped(local_client, aws):
+    event = stream_event("http://127.0.0.1:9/hook")
+    event["Records"][0]["dynamodb"]["NewImage"]["webhook"] = {"M": {"round": {"S": "not a number"}}}
+    local_client.lambda_.invoke("on_image_change", event)  # must not raise
+    assert queue_messages(aws) == []
+
+
 def test_a_failing_receiver_gets_retries_with_the_same_id(make_client, aws, receiver):
     local_client = make_client(WEBHOOK_ALLOW_PRIVATE_NETWORKS="true", WEBHOOK_RETRY_SCHEDULE="0,0")
     receiver.script("/hook", [Reply(500), Reply(500), Reply(204)])
