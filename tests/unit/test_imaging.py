@@ -231,6 +231,15 @@ def test_truncation_is_not_papered_over():
         assert exc.value.code == "corrupt_image"
 
 
+@pytest.mark.parametrize("cut", [0.3, 0.8, 0.97])
+def test_truncated_interlaced_png_is_corrupt(cut):
+    """Interlaced PNGs take the random-access load; truncation must still be an error."""
+    data = png(480, 320, interlaced=True)
+    with pytest.raises(ImageRejected) as exc:
+        render_thumbnails(data[: int(len(data) * cut)])
+    assert exc.value.code == "corrupt_image"
+
+
 def test_rejection_codes_are_closed():
     with pytest.raises(ValueError):
         ImageRejected("oops", "not a code")
