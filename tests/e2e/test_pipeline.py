@@ -128,3 +128,14 @@ def test_duplicate_s3_event_sends_nothing_twice(stack, receiver):
 def test_get_unknown_image_is_404(stack):
     response = stack.client.get(str(uuid.uuid4()))
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_the_stack_prints_its_api_url_and_webhook_secret(stack):
+    import time
+
+    deadline = time.monotonic() + 10
+    while "Ctrl-C" not in stack.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)  # the banner follows the first successful health check
+    banner = stack.log.read_text()
+    assert f"API:            {stack.api_url}" in banner
+    assert f"WEBHOOK_SECRET={TEST_SECRET}" in banner
