@@ -7,7 +7,6 @@ part of the latency no plumbing can remove), and their ratio.
 from __future__ import annotations
 
 import logging
-import socket
 import statistics
 import time
 
@@ -15,16 +14,10 @@ from bench import images
 from chalicelib import imaging
 from thumbgen.client import ThumbgenClient
 from thumbgen.receiver import WebhookReceiver
-from thumbgen.stack import LocalStack
+from thumbgen.stack import LocalStack, free_port
 
 RUNS = 15
 TARGET_MS = 300
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def twelve_megapixel_jpeg() -> bytes:

@@ -122,7 +122,7 @@ class WebhookDelivery:
             outcome.update(status="failed")
             self.queue.dead_letter({
                 "imageId": task.image_id, "webhookId": task.webhook_id, "round": task.round,
-                "attempts": task.attempt, **{k: v for k, v in describe(result).items() if v is not None},
+                "attempts": task.attempt, **{k: v for k, v in outcome.items() if v is not None},
             })
             verdict = "failed"
         self.records.record_attempt(
@@ -132,12 +132,9 @@ class WebhookDelivery:
                  result.status_code or result.error)
         return verdict
 
-    def redeliver(self, image_id: str) -> bool:
-        """Start a new round with the same webhook-id; False if there is nothing to send."""
-        round_ = self.records.restart_delivery(image_id, self._iso(self.clock()))
-        if round_ is None:
-            return False
-        item = self.records.get(image_id) or {}
-        webhook_id = (item.get("webhook") or {}).get("id", "")
-        self.queue.enqueue(DeliveryTask(image_id, webhook_id, round_, 1))
-        return True
+    def redeliver(self, image_id: str) -> dict[str, Any] | None:
+        """Start a new round with the same webhook-id; its state, or None if nothing to send."""
+        state = self.records.restart_delivery(image_id, self._iso(self.clock()))
+        if state is not None:
+            self.queue.enqueue(DeliveryTask(image_id, state["id"], int(state["round"]), 1))
+        return state

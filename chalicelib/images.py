@@ -136,12 +136,24 @@ def public_webhook(state: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return shown
 
 
-def metadata(item: Mapping[str, Any]) -> dict[str, Any]:
-    """What the client said, and what the bytes turned out to be once known."""
-    meta: dict[str, Any] = {
+def file_facts(item: Mapping[str, Any]) -> dict[str, Any]:
+    """filename, type and size: the real ones once the bytes were seen, else the declared."""
+    return {
         "filename": item.get("filename"),
         "type": item.get("type") or item.get("declaredType"),
         "fileSize": int(item.get("size") or item.get("declaredSize") or 0),
+    }
+
+
+def thumbnail_views(urls: list[tuple[int, int, str]]) -> list[dict[str, Any]]:
+    """(width, height, url) -> the {"size": {...}, "url"} entries of the API and webhook."""
+    return [{"size": {"width": w, "height": h}, "url": url} for (w, h, url) in urls]
+
+
+def metadata(item: Mapping[str, Any]) -> dict[str, Any]:
+    """What the client said, and what the bytes turned out to be once known."""
+    meta: dict[str, Any] = {
+        **file_facts(item),
         "declaredType": item.get("declaredType"),
         "declaredSize": int(item.get("declaredSize") or 0),
     }

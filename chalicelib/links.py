@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from chalicelib import images
 from chalicelib.storage import ImageStorage
 
 
 def original_url(item: Mapping[str, Any], storage: ImageStorage, ttl: int) -> str | None:
-    if item.get("status") in ("pending_upload",) or not item.get("uploadKey"):
+    if item.get("status") == images.PENDING_UPLOAD or not item.get("uploadKey"):
         return None
     return storage.presign_download(item["uploadKey"], ttl)
 

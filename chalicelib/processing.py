@@ -66,23 +66,20 @@ class UploadProcessor:
             return "lost"
         return fields["status"]
 
-    def _failure(self, code: str, message: str) -> dict[str, Any]:
-        return {"status": images.FAILED, "error": {"code": code, "message": message}}
+    def _failure(self, code: str, message: str, **facts: Any) -> dict[str, Any]:
+        return {"status": images.FAILED, "error": {"code": code, "message": message}, **facts}
 
     def _render(self, image_id: str, size: int, data: bytes | None) -> dict[str, Any]:
         limit = self.settings.max_upload_bytes
         if data is None:
-            fields = self._failure(
-                "file_too_large", f"the upload is {size} bytes; the limit is {limit} bytes"
+            return self._failure(
+                "file_too_large", f"the upload is {size} bytes; the limit is {limit} bytes", size=size
             )
-            fields["size"] = size
-            return fields
         max_pixels = self.settings.max_pixels or imaging.MAX_PIXELS
         try:
             result = imaging.render_thumbnails(data, max_pixels=max_pixels)
         except imaging.ImageRejected as rejected:
-            fields = self._failure(rejected.code, rejected.message)
-            fields["size"] = size
+            fields = self._failure(rejected.code, rejected.message, size=size)
             sniffed = imaging.sniff_content_type(data[:32])
             if sniffed:
                 fields["type"] = sniffed

@@ -176,13 +176,13 @@ class ImageRecords:
             {"#r": "round", "#st": "status"},
         )
 
-    def restart_delivery(self, image_id: str, now_iso: str) -> int | None:
-        """A new delivery round for redelivery; returns the round, or None if not final."""
+    def restart_delivery(self, image_id: str, now_iso: str) -> dict[str, Any] | None:
+        """A new delivery round for redelivery; the new webhook state, or None if not final."""
         try:
             response = self._table.update_item(
                 Key={"id": image_id},
                 UpdateExpression=(
-                    "SET webhook.#st = :pending, webhook.attempts = :zero, updatedAt = :now, "
+                    "SET webhook.#s = :pending, webhook.attempts = :zero, updatedAt = :now, "
                     "webhook.#r = webhook.#r + :one "
                     "REMOVE webhook.inFlight, webhook.nextAttemptAt, webhook.lastError, "
                     "webhook.lastStatusCode, webhook.deliveredAt"
@@ -196,11 +196,11 @@ class ImageRecords:
                     ":completed": images.COMPLETED,
                     ":failed": images.FAILED,
                 },
-                ExpressionAttributeNames={"#st": "status", "#r": "round", "#s": "status"},
+                ExpressionAttributeNames={"#r": "round", "#s": "status"},
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
             if _is_condition_failure(exc):
                 return None
             raise
-        return int(response["Attributes"]["webhook"]["round"])
+        return plain_values(response["Attributes"]["webhook"])

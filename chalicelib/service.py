@@ -123,7 +123,7 @@ def describe_image(image_id: str) -> dict[str, Any]:
         "status": item["status"],
         "metadata": images.metadata(item),
         "originalUrl": links.original_url(item, storage(), ttl),
-        "thumbnails": [{"size": {"width": w, "height": h}, "url": url} for (w, h, url) in thumbs],
+        "thumbnails": images.thumbnail_views(thumbs),
         "error": item.get("error"),
         "webhook": images.public_webhook(item.get("webhook")),
     }
@@ -135,6 +135,7 @@ def redeliver_webhook(image_id: str) -> dict[str, Any]:
         raise ApiError(409, "no_webhook", "this image was created without a webhookUrl")
     if item["status"] not in images.FINAL_STATUSES:
         raise ApiError(409, "not_final", f"the image is {item['status']}; nothing to deliver yet")
-    if not delivery().redeliver(image_id):
+    state = delivery().redeliver(image_id)
+    if state is None:
         raise ApiError(409, "not_final", "the image has no final event to deliver")
-    return {"id": image_id, "webhook": images.public_webhook((records().get(image_id) or {}).get("webhook"))}
+    return {"id": image_id, "webhook": images.public_webhook(state)}

@@ -32,14 +32,8 @@ def build_event(item: Mapping[str, Any], original_url: str | None,
         "id": item["id"],
         "status": status,
         "originalUrl": original_url,
-        "thumbnails": [
-            {"size": {"width": w, "height": h}, "url": url} for (w, h, url) in thumbnail_urls
-        ],
-        "metadata": {
-            "fileSize": int(item.get("size") or item.get("declaredSize") or 0),
-            "type": item.get("type") or item.get("declaredType"),
-            "filename": item.get("filename"),
-        },
+        "thumbnails": images.thumbnail_views(thumbnail_urls),
+        "metadata": images.file_facts(item),
     }
     if status == images.FAILED:
         data["error"] = item.get("error") or {"code": "internal_error", "message": "failed"}

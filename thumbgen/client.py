@@ -42,11 +42,3 @@ class ThumbgenClient:
 
     def get(self, image_id: str) -> requests.Response:
         return self.http.get(f"{self.api_url}/images/{image_id}", timeout=10)
-
-    def wait_final(self, image_id: str, timeout: float = 15.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            item = self.get(image_id).json()
-            if item["status"] in ("completed", "failed") or time.monotonic() > deadline:
-                return item
-            time.sleep(0.05)

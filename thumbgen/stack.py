@@ -32,6 +32,22 @@ LOCAL_RETRY_SCHEDULE = "2,5,10,30"
 log = logging.getLogger("thumbgen.stack")
 
 
+def local_client(service: str, aws_url: str) -> Any:
+    """A boto3 client for the embedded AWS (its fixed local credentials, SigV4 for S3)."""
+    config = Config(signature_version="s3v4") if service == "s3" else Config()
+    return boto3.session.Session().client(
+        service, endpoint_url=aws_url, region_name="us-east-1",
+        aws_access_key_id="thumbgen-local", aws_secret_access_key="thumbgen-local", config=config,
+    )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (for tests and benchmarks on loopback)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 class PortInUse(RuntimeError):
     pass
 
@@ -67,11 +83,7 @@ class LocalStack:
         return f"http://{self.host}:{self.api_port}"
 
     def client(self, service: str) -> Any:
-        config = Config(signature_version="s3v4") if service == "s3" else Config()
-        return boto3.session.Session().client(
-            service, endpoint_url=self.aws_url, region_name="us-east-1",
-            aws_access_key_id="thumbgen-local", aws_secret_access_key="thumbgen-local", config=config,
-        )
+        return local_client(service, self.aws_url)
 
     def start(self) -> "LocalStack":
         for name, port in (("AWS_PORT", self.aws_port), ("API_PORT", self.api_port)):
@@ -86,6 +98,8 @@ class LocalStack:
         self.resources = resources.create_resources(
             self.client("s3"), self.client("dynamodb"), self.client("sqs")
         )
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            os.environ.pop(name, None)  # never mix real credentials into the local stack
         os.environ.update(self._environment())
         app_module = self._import_app()
         self._start_api(app_module)
@@ -130,8 +144,6 @@ class LocalStack:
             "WEBHOOK_RETRY_SCHEDULE": LOCAL_RETRY_SCHEDULE,
         }
         env.update(self.extra_env)
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-            os.environ.pop(name, None)
         return env
 
     def _import_app(self) -> Any:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,9 @@ import requests
 from tests.conftest import TEST_SECRET
 from thumbgen.client import ThumbgenClient
 from thumbgen.receiver import WebhookReceiver
+from thumbgen.stack import free_port, local_client
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RunningStack:
@@ -30,13 +24,7 @@ class RunningStack:
         self.client = ThumbgenClient(api_url)
 
     def boto(self, service: str):
-        import boto3
-        from botocore.config import Config
-
-        return boto3.session.Session().client(
-            service, endpoint_url=self.aws_url, region_name="us-east-1",
-            aws_access_key_id="thumbgen-local", aws_secret_access_key="thumbgen-local",
-            config=Config(signature_version="s3v4"))
+        return local_client(service, self.aws_url)
 
 
 @pytest.fixture(scope="session")
