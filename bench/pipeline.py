@@ -35,7 +35,7 @@ def main() -> None:
         engine.append((time.perf_counter() - t0) * 1000)
     stack = LocalStack(aws_port=free_port(), api_port=free_port()).start()
     try:
-        client = ThumbgenClient(stack.api_url)
+        client = ThumbgenClient(stack.api_url, token=stack.demo_token())
         with WebhookReceiver() as receiver:
             latencies = []
             for run in range(RUNS + 1):  # the first run warms the lazy clients up

@@ -132,9 +132,10 @@ class WebhookDelivery:
                  result.status_code or result.error)
         return verdict
 
-    def redeliver(self, image_id: str) -> dict[str, Any] | None:
-        """Start a new round with the same webhook-id; its state, or None if nothing to send."""
-        state = self.records.restart_delivery(image_id, self._iso(self.clock()))
+    def redeliver(self, image_id: str, max_round: int) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """Start a new round with the same webhook-id: (its state, {}), or (None, the item
+        as the refusal saw it) when a round is in flight, rounds are spent or it is gone."""
+        state, seen = self.records.restart_delivery(image_id, self._iso(self.clock()), max_round)
         if state is not None:
             self.queue.enqueue(DeliveryTask(image_id, state["id"], int(state["round"]), 1))
-        return state
+        return state, seen

@@ -52,8 +52,12 @@ def image_id_from_key(key: str) -> str | None:
     return image_id
 
 
+def thumbnail_prefix(image_id: str) -> str:
+    return f"thumbnails/{image_id}/"
+
+
 def thumbnail_key(image_id: str, width: int, height: int, extension: str) -> str:
-    return f"thumbnails/{image_id}/{width}x{height}.{extension}"
+    return f"{thumbnail_prefix(image_id)}{width}x{height}.{extension}"
 
 
 def webhook_id(image_id: str, status: str) -> str:
@@ -64,6 +68,8 @@ def webhook_id(image_id: str, status: str) -> str:
 def new_item(
     image_id: str,
     *,
+    owner: str,
+    quota_entry: str,
     filename: str,
     content_type: str,
     file_size: int,
@@ -74,6 +80,7 @@ def new_item(
 ) -> dict[str, Any]:
     item: dict[str, Any] = {
         "id": image_id,
+        "owner": owner,
         "status": PENDING_UPLOAD,
         "createdAt": iso(now),
         "updatedAt": iso(now),
@@ -83,6 +90,8 @@ def new_item(
         "declaredSize": file_size,
         "uploadKey": upload_key(image_id),
         "processingTries": 0,
+        # This upload's slot in the owner's pending-upload quota (records.quota_entry).
+        "quotaEntry": quota_entry,
         # DynamoDB TTL removes records whose upload never arrived; cleared on upload.
         "expiresAtEpoch": ttl_epoch,
     }
@@ -105,6 +114,13 @@ def entered_final_status(old: Mapping[str, Any] | None, new: Mapping[str, Any] |
     if old and old.get("status") == status:
         return None
     return status
+
+
+def left_pending_upload(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> bool:
+    """Whether a stream record took the item out of pending_upload (processing, removed)."""
+    if not old or old.get("status") != PENDING_UPLOAD:
+        return False
+    return not new or new.get("status") != PENDING_UPLOAD
 
 
 def initial_webhook_state(item_id: str, url: str, status: str) -> dict[str, Any]:

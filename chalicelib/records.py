@@ -5,12 +5,17 @@ no-op instead of a second outcome or a second webhook.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Mapping
 
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from chalicelib import images
+
+OWNER_INDEX = "owner-created"
+_deserializer = TypeDeserializer()
 
 
 def plain_values(value: Any) -> Any:
@@ -28,12 +33,124 @@ def _is_condition_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+def _old_item(exc: ClientError) -> dict[str, Any]:
+    """The item a failed condition saw (ReturnValuesOnConditionCheckFailure=ALL_OLD)."""
+    raw = exc.response.get("Item") or {}
+    return plain_values({k: _deserializer.deserialize(v) for k, v in raw.items()})
+
+
+def quota_key(owner: str) -> str:
+    return f"quota#{owner}"
+
+
+def quota_entry(expires_epoch: int, image_id: str) -> str:
+    """One pending upload in its owner's quota: it stops counting at expires_epoch."""
+    return f"{expires_epoch}:{image_id}"
+
+
+def entry_expiry(entry: str) -> int:
+    try:
+        return int(entry.split(":", 1)[0])
+    except ValueError:
+        return 0
+
+
+@dataclass(frozen=True)
+class QuotaFull(Exception):
+    """The owner has max_pending uploads waiting; the earliest stops counting in retry_after s."""
+
+    retry_after: int
+
+
 class ImageRecords:
     def __init__(self, table: Any):
         self._table = table
 
     def create(self, item: Mapping[str, Any]) -> None:
         self._table.put_item(Item=dict(item), ConditionExpression="attribute_not_exists(id)")
+
+    # --- pending-upload quota ---------------------------------------------------------
+
+    def create_within_quota(self, item: Mapping[str, Any], owner: str, entry: str,
+                            max_pending: int, now_epoch: int) -> None:
+        """Put the new pending item and take a slot of the owner's quota, atomically.
+
+        The quota item holds one entry per pending upload; entries leave when the upload
+        starts processing or the item is removed (stream handler), or when they expire.
+        A full quota is pruned of expired entries once before QuotaFull is raised.
+        """
+        for attempt in (1, 2):
+            try:
+                self._table.meta.client.transact_write_items(TransactItems=[
+                    {"Put": {"TableName": self._table.name, "Item": dict(item),
+                             "ConditionExpression": "attribute_not_exists(id)"}},
+                    {"Update": {"TableName": self._table.name, "Key": {"id": quota_key(owner)},
+                                "UpdateExpression": "ADD pendingIds :entry",
+                                "ConditionExpression": "attribute_not_exists(pendingIds) OR size(pendingIds) < :max",
+                                "ExpressionAttributeValues": {":entry": {entry}, ":max": max_pending}}},
+                ])
+                return
+            except self._table.meta.client.exceptions.TransactionCanceledException as exc:
+                reasons = exc.response.get("CancellationReasons") or []
+                if len(reasons) < 2 or reasons[1].get("Code") != "ConditionalCheckFailed":
+                    raise
+            remaining = self.prune_quota(owner, now_epoch)
+            if attempt == 2 or len(remaining) >= max_pending:
+                earliest = min((entry_expiry(e) for e in remaining), default=now_epoch + 1)
+                raise QuotaFull(retry_after=max(1, earliest - now_epoch))
+
+    def prune_quota(self, owner: str, now_epoch: int) -> list[str]:
+        """Drop the owner's expired entries; the entries still counting."""
+        got = self._table.get_item(Key={"id": quota_key(owner)}, ConsistentRead=True).get("Item") or {}
+        entries = sorted(got.get("pendingIds") or [])
+        expired = {e for e in entries if entry_expiry(e) <= now_epoch}
+        if expired:
+            self.release_quota(owner, expired)
+        return [e for e in entries if e not in expired]
+
+    def release_quota(self, owner: str, entries: set[str]) -> None:
+        """Give pending-upload slots back; a quota item that is already gone stays gone."""
+        try:
+            self._table.update_item(
+                Key={"id": quota_key(owner)}, UpdateExpression="DELETE pendingIds :entries",
+                ConditionExpression="attribute_exists(id)",
+                ExpressionAttributeValues={":entries": set(entries)},
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+
+    # --- the owner's view -------------------------------------------------------------
+
+    def list_owned(self, owner: str, limit: int,
+                   after: Mapping[str, str] | None) -> tuple[list[dict[str, Any]], bool]:
+        """The owner's items, newest first: up to `limit`, and whether more follow."""
+        kwargs: dict[str, Any] = {
+            "IndexName": OWNER_INDEX,
+            "KeyConditionExpression": "#o = :owner",
+            "ExpressionAttributeNames": {"#o": "owner"},
+            "ExpressionAttributeValues": {":owner": owner},
+            "ScanIndexForward": False,
+            "Limit": limit + 1,
+        }
+        if after:
+            kwargs["ExclusiveStartKey"] = {"id": after["id"], "createdAt": after["createdAt"], "owner": owner}
+        items = [plain_values(i) for i in self._table.query(**kwargs).get("Items", [])]
+        return items[:limit], len(items) > limit
+
+    def delete_owned(self, image_id: str, owner: str) -> dict[str, Any] | None:
+        """Remove the owner's item; the removed item, or None (unknown or not theirs)."""
+        try:
+            response = self._table.delete_item(
+                Key={"id": image_id}, ConditionExpression="#o = :owner",
+                ExpressionAttributeNames={"#o": "owner"}, ExpressionAttributeValues={":owner": owner},
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return None
+            raise
+        return plain_values(response.get("Attributes") or {}) or None
 
     def get(self, image_id: str) -> dict[str, Any] | None:
         response = self._table.get_item(Key={"id": image_id}, ConsistentRead=True)
@@ -176,8 +293,13 @@ class ImageRecords:
             {"#r": "round", "#st": "status"},
         )
 
-    def restart_delivery(self, image_id: str, now_iso: str) -> dict[str, Any] | None:
-        """A new delivery round for redelivery; the new webhook state, or None if not final."""
+    def restart_delivery(self, image_id: str, now_iso: str,
+                         max_round: int) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """A new delivery round for redelivery, if the last one is over and rounds remain.
+
+        Returns (the new webhook state, None) on success, else (None, the item as the failed
+        condition saw it) so the caller can say why without a second read.
+        """
         try:
             response = self._table.update_item(
                 Key={"id": image_id},
@@ -187,7 +309,10 @@ class ImageRecords:
                     "REMOVE webhook.inFlight, webhook.nextAttemptAt, webhook.lastError, "
                     "webhook.lastStatusCode, webhook.deliveredAt"
                 ),
-                ConditionExpression="attribute_exists(webhook.id) AND #s IN (:completed, :failed)",
+                ConditionExpression=(
+                    "attribute_exists(webhook.id) AND #s IN (:completed, :failed) "
+                    "AND webhook.#s <> :pending AND webhook.#r < :max_round"
+                ),
                 ExpressionAttributeValues={
                     ":pending": "pending",
                     ":zero": 0,
@@ -195,12 +320,14 @@ class ImageRecords:
                     ":now": now_iso,
                     ":completed": images.COMPLETED,
                     ":failed": images.FAILED,
+                    ":max_round": max_round,
                 },
                 ExpressionAttributeNames={"#r": "round", "#s": "status"},
                 ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if _is_condition_failure(exc):
-                return None
+                return None, _old_item(exc)
             raise
-        return plain_values(response["Attributes"]["webhook"])
+        return plain_values(response["Attributes"]["webhook"]), {}

@@ -68,6 +68,23 @@ class ImageStorage:
             return len(data), None
         return size, data
 
+    def delete_keys(self, keys: list[str], prefix: str | None = None) -> None:
+        """Delete these keys and everything under prefix (objects a racing writer added)."""
+        wanted = set(keys)
+        if prefix:
+            pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            for page in pages:
+                wanted.update(obj["Key"] for obj in page.get("Contents", []))
+        ordered = sorted(wanted)
+        for start in range(0, len(ordered), 1000):
+            batch = ordered[start:start + 1000]
+            response = self._s3.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
+            )
+            if response.get("Errors"):
+                first = response["Errors"][0]
+                raise RuntimeError(f"S3 refused to delete {first.get('Key')}: {first.get('Code')}")
+
     def put_object(self, key: str, data: bytes, content_type: str) -> None:
         self._s3.put_object(
             Bucket=self.bucket,

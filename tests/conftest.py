@@ -5,8 +5,10 @@ resources, as `chalice deploy` would set a stage's environment.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -37,9 +39,25 @@ def aws(monkeypatch):
     with mock_aws():
         service.reset()
         s3 = boto3.client("s3", config=Config(signature_version="s3v4"))
-        resources = create_resources(s3, boto3.client("dynamodb"), boto3.client("sqs"))
+        resources = create_resources(s3, boto3.client("dynamodb"), boto3.client("sqs"),
+                                     boto3.client("cognito-idp"))
         yield resources
         service.reset()
+
+
+@pytest.fixture
+def tokens(aws):
+    """tokens("alice") -> a real access token of the moto user pool (user made on first use)."""
+    from thumbgen.users import token_for
+
+    cache: dict[str, str] = {}
+    cognito = boto3.client("cognito-idp")
+
+    def token(user: str = "alice") -> str:
+        if user not in cache:
+            cache[user] = token_for(cognito, aws.user_pool_id, aws.app_client_id, user)
+        return cache[user]
+    return token
 
 
 def stage_environment(resources, **overrides: str) -> dict[str, str]:
@@ -47,6 +65,7 @@ def stage_environment(resources, **overrides: str) -> dict[str, str]:
         "BUCKET_NAME": resources.bucket,
         "TABLE_NAME": resources.table,
         "TABLE_STREAM_ARN": resources.stream_arn,
+        "UPLOAD_QUEUE_URL": resources.upload_queue_url,
         "WEBHOOK_QUEUE_URL": resources.webhook_queue_url,
         "WEBHOOK_DLQ_URL": resources.webhook_dlq_url,
         "WEBHOOK_SECRET": TEST_SECRET,
@@ -54,14 +73,50 @@ def stage_environment(resources, **overrides: str) -> dict[str, str]:
         "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "false",
         "WEBHOOK_READ_TIMEOUT": "2",
         "WEBHOOK_CONNECT_TIMEOUT": "1",
+        "COGNITO_USER_POOL_ID": resources.user_pool_id,
+        "COGNITO_APP_CLIENT_ID": resources.app_client_id,
+        "COGNITO_REGION": "us-east-1",
     }
     env.update(overrides)
     return env
 
 
+class _HttpAs:
+    """Chalice's test HTTP client, sending one user's bearer token unless told otherwise."""
+
+    def __init__(self, http, token: str | None):
+        self._http, self._token = http, token
+
+    def request(self, method, path, headers=None, body=b""):
+        headers = dict(headers or {})
+        if self._token and not any(k.lower() == "authorization" for k in headers):
+            headers["Authorization"] = f"Bearer {self._token}"
+        return self._http.request(method, path, headers=headers, body=body)
+
+    def __getattr__(self, method):
+        return lambda path, **kwargs: self.request(method.upper(), path, **kwargs)
+
+
+class ClientAs:
+    """A test Client acting as one user: `client.as_user("bob")`, `client.anonymous()`."""
+
+    def __init__(self, client, tokens, user: str | None):
+        self._client, self._tokens, self.user = client, tokens, user
+        self.http = _HttpAs(client.http, tokens(user) if user else None)
+
+    def as_user(self, user: str) -> "ClientAs":
+        return ClientAs(self._client, self._tokens, user)
+
+    def anonymous(self) -> "ClientAs":
+        return ClientAs(self._client, self._tokens, None)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
 @pytest.fixture
-def make_client(aws, tmp_path):
-    """Build a chalice.test.Client whose stage environment points at moto."""
+def make_client(aws, tmp_path, tokens):
+    """Build a chalice.test.Client whose stage environment points at moto, acting as alice."""
     from chalice.test import Client
 
     from app import app
@@ -80,7 +135,7 @@ def make_client(aws, tmp_path):
         client = Client(app, stage_name="test", project_dir=str(project))
         client.__enter__()
         clients.append(client)
-        return client
+        return ClientAs(client, tokens, "alice")
 
     yield build
     for client in clients:
@@ -90,6 +145,13 @@ def make_client(aws, tmp_path):
 @pytest.fixture
 def client(make_client):
     return make_client()
+
+
+def sub_of(token: str) -> str:
+    """The user id (`sub`) a token names, as the API sees its caller."""
+    import jwt
+
+    return jwt.decode(token, options={"verify_signature": False})["sub"]
 
 
 def queue_messages(resources, url: str | None = None) -> list[dict]:
@@ -118,6 +180,41 @@ def sqs_event(bodies: list[str]) -> dict:
         "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:thumbgen-webhooks", "awsRegion": "us-east-1",
     } for i, body in enumerate(bodies)]}
+
+
+def _loopback_only(host) -> bool:
+    if host in ("localhost", "", None):
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _only_loopback_traffic(monkeypatch):
+    """No test sends a packet beyond 127.0.0.1: connections and name lookups elsewhere fail
+    before any packet leaves (moto answers boto3 and `requests` calls in-process)."""
+    real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
+
+    def connect(sock, address):
+        host = address[0] if isinstance(address, tuple) else None
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _loopback_only(host):
+            raise OSError(f"test traffic to {address} refused: loopback only")
+        return real_connect(sock, address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if isinstance(host, bytes):
+            host = host.decode()
+        if not _loopback_only(host):
+            try:
+                ipaddress.ip_address(str(host).split("%")[0])
+            except ValueError:
+                raise socket.gaierror(socket.EAI_NONAME, f"test lookup of {host!r} refused: loopback only") from None
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 @pytest.fixture(autouse=True)

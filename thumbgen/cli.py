@@ -1,5 +1,6 @@
-"""The `thumbgen` command: `run` (the local stack), `receive` (a webhook receiver that
-verifies signatures), `render` (the thumbnail engine offline)."""
+"""The `thumbgen` command: `run` (the local stack), `token` (an access token from the local
+stack's user pool), `receive` (a webhook receiver that verifies signatures), `render` (the
+thumbnail engine offline)."""
 from __future__ import annotations
 
 import argparse
@@ -15,6 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--aws-port", type=int, default=None, help="default: $AWS_PORT or 4566")
     run.add_argument("--api-port", type=int, default=None, help="default: $API_PORT or 8000")
 
+    token = sub.add_parser("token", help="print a fresh access token for a user of the running local stack")
+    token.add_argument("--user", default="demo", help="created on first use (default: demo)")
+
     receive = sub.add_parser("receive", help="print webhooks arriving on 127.0.0.1:PORT, verified")
     receive.add_argument("--port", type=int, default=9000)
     receive.add_argument("--secret", default=None, help="default: $WEBHOOK_SECRET")
@@ -28,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         from thumbgen.runner import run_forever
 
         return run_forever(aws_port=args.aws_port, api_port=args.api_port)
+    if args.command == "token":
+        from thumbgen.token import print_token
+
+        return print_token(args.user)
     if args.command == "receive":
         from thumbgen.receiver import print_webhooks
 

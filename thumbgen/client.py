@@ -17,9 +17,11 @@ class Upload:
 
 
 class ThumbgenClient:
-    def __init__(self, api_url: str):
+    def __init__(self, api_url: str, token: str | None = None):
         self.api_url = api_url.rstrip("/")
         self.http = requests.Session()
+        if token:
+            self.http.headers["Authorization"] = f"Bearer {token}"
 
     def create(self, *, filename: str, content_type: str, file_size: int,
                webhook_url: str | None = None) -> requests.Response:

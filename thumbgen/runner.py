@@ -5,32 +5,34 @@ import logging
 import os
 import sys
 
+from chalicelib.config import ConfigError
 from thumbgen.embedded_aws import wait_for_shutdown
-from thumbgen.stack import LocalStack, PortInUse, new_webhook_secret
+from thumbgen.stack import DEMO_USER, LocalStack, PortInUse, new_webhook_secret
 
 
 def run_forever(aws_port: int | None = None, api_port: int | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("werkzeug", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    stack = LocalStack(
-        aws_port=aws_port or int(os.environ.get("AWS_PORT", "4566")),
-        api_port=api_port or int(os.environ.get("API_PORT", "8000")),
-        webhook_secret=os.environ.get("WEBHOOK_SECRET") or new_webhook_secret(),
-        extra_env={k: os.environ[k] for k in ("WEBHOOK_RETRY_SCHEDULE", "MAX_UPLOAD_BYTES",
-                                               "WEBHOOK_READ_TIMEOUT", "WEBHOOK_CONNECT_TIMEOUT")
-                   if os.environ.get(k)},
-    )
     try:
+        stack = LocalStack(
+            aws_port=aws_port or _port("AWS_PORT", 4566),
+            api_port=api_port or _port("API_PORT", 8000),
+            webhook_secret=os.environ.get("WEBHOOK_SECRET") or new_webhook_secret(),
+            demo_password=os.environ.get("THUMBGEN_DEMO_PASSWORD") or None,
+        )
         stack.start()
-    except PortInUse as exc:
+    except (PortInUse, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"thumbgen is running\n"
           f"  API:            {stack.api_url}\n"
-          f"  embedded AWS:   {stack.aws_url} (S3, DynamoDB + streams, SQS)\n"
+          f"  embedded AWS:   {stack.aws_url} (S3, DynamoDB + streams, SQS, Cognito)\n"
           f"  WEBHOOK_SECRET={stack.webhook_secret}\n"
+          f"  demo user:      {DEMO_USER} / {stack.demo_password}\n"
+          f"  token (1 h):    {stack.demo_token()}\n"
+          f"  another token:  .venv/bin/thumbgen token [--user NAME]\n"
           f"Ctrl-C to stop.", flush=True)
     try:
         wait_for_shutdown()
@@ -38,3 +40,10 @@ def run_forever(aws_port: int | None = None, api_port: int | None = None) -> int
         print("stopping…", flush=True)
         stack.stop()
     return 0
+
+
+def _port(name: str, default: int) -> int:
+    raw = os.environ.get(name) or str(default)
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"{name}={raw!r} is not valid: expected a TCP port number")
+    return int(raw)

@@ -24,10 +24,19 @@ import boto3
 import requests
 from botocore.config import Config
 
-from thumbgen import pumps, resources
+from chalicelib.config import SETTING_NAMES, Settings
+from thumbgen import pumps, resources, users
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-LOCAL_RETRY_SCHEDULE = "2,5,10,30"
+DEMO_USER = "demo"
+# What the local stack sets unless the environment says otherwise (every other setting
+# takes the stage default of chalicelib/config.py): a receiver on 127.0.0.1 must work,
+# retries come quickly, and a killed resize is retried within seconds.
+LOCAL_DEFAULTS = {
+    "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+    "WEBHOOK_RETRY_SCHEDULE": "2,5,10,30",
+    "PROCESSING_LEASE_SECONDS": "8",
+}
 
 log = logging.getLogger("thumbgen.stack")
 
@@ -72,6 +81,7 @@ class LocalStack:
     host: str = "127.0.0.1"
     webhook_secret: str = field(default_factory=new_webhook_secret)
     extra_env: dict[str, str] = field(default_factory=dict)
+    demo_password: str | None = None
     _threads: list[Any] = field(default_factory=list, init=False)
 
     @property
@@ -86,8 +96,19 @@ class LocalStack:
         return local_client(service, self.aws_url)
 
     def start(self) -> "LocalStack":
+        """Start everything, or stop what did start and raise: no process is left behind."""
         for name, port in (("AWS_PORT", self.aws_port), ("API_PORT", self.api_port)):
             ensure_port_free(self.host, port, name)
+        Settings.from_env({**LOCAL_DEFAULTS, **os.environ, **self.extra_env,
+                           "WEBHOOK_SECRET": self.webhook_secret})  # fail before starting anything
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
         # moto gets a process of its own: the pumps and the engine then never wait for
         # the embedded AWS's share of the GIL (half the pipeline's latency otherwise).
         self._moto = subprocess.Popen(
@@ -96,19 +117,19 @@ class LocalStack:
         )
         self._wait_for(f"{self.aws_url}/moto-api/", "the embedded AWS")
         self.resources = resources.create_resources(
-            self.client("s3"), self.client("dynamodb"), self.client("sqs")
+            self.client("s3"), self.client("dynamodb"), self.client("sqs"), self.client("cognito-idp")
         )
+        cognito = self.client("cognito-idp")
+        self.demo_password = self.demo_password or users.local_password(self.resources.user_pool_id, DEMO_USER)
+        users.ensure_user(cognito, self.resources.user_pool_id, DEMO_USER, self.demo_password)
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
             os.environ.pop(name, None)  # never mix real credentials into the local stack
         os.environ.update(self._environment())
         app_module = self._import_app()
         self._start_api(app_module)
         sqs = self.client("sqs")
-        upload_arn = sqs.get_queue_attributes(
-            QueueUrl=self.resources.upload_events_url, AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
         self._threads = [
-            pumps.SqsPump(sqs, self.resources.upload_events_url, upload_arn, "resize",
+            pumps.SqsPump(sqs, self.resources.upload_queue_url, self.resources.upload_queue_arn, "resize",
                           pumps.s3_notification_events, app_module.resize_upload, workers=2),
             pumps.StreamPump(self.client("dynamodbstreams"), self.resources.stream_arn,
                              app_module.on_image_change),
@@ -125,25 +146,42 @@ class LocalStack:
         for thread in self._threads:
             thread.start()
         self._wait_healthy()
-        return self
+
+    def demo_token(self) -> str:
+        return users.sign_in(self.client("cognito-idp"), self.resources.app_client_id,
+                             DEMO_USER, self.demo_password or "")
+
+    def token(self, username: str) -> str:
+        """A fresh access token for a user of the local pool (created on first use)."""
+        password = self.demo_password if username == DEMO_USER else None
+        return users.token_for(self.client("cognito-idp"), self.resources.user_pool_id,
+                               self.resources.app_client_id, username, password)
 
     def _environment(self) -> dict[str, str]:
+        """The stage environment of the local stack: its resources, then every setting the
+        caller's environment gives (as a deployed stage would read it), validated."""
         env = {
             "AWS_ENDPOINT_URL": self.aws_url,
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "thumbgen-local",
             "AWS_SECRET_ACCESS_KEY": "thumbgen-local",
+            **LOCAL_DEFAULTS,
+            **{name: os.environ[name] for name in SETTING_NAMES if os.environ.get(name)},
             "BUCKET_NAME": self.resources.bucket,
             "TABLE_NAME": self.resources.table,
             "TABLE_STREAM_ARN": self.resources.stream_arn,
+            "UPLOAD_QUEUE_URL": self.resources.upload_queue_url,
             "WEBHOOK_QUEUE_URL": self.resources.webhook_queue_url,
             "WEBHOOK_DLQ_URL": self.resources.webhook_dlq_url,
             "WEBHOOK_SECRET": self.webhook_secret,
-            "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
-            "WEBHOOK_RETRY_SCHEDULE": LOCAL_RETRY_SCHEDULE,
+            "COGNITO_USER_POOL_ID": self.resources.user_pool_id,
+            "COGNITO_APP_CLIENT_ID": self.resources.app_client_id,
+            "COGNITO_REGION": "us-east-1",
         }
+        env.pop("COGNITO_JWKS_URL", None)  # the embedded pool's keys, found from the endpoint
         env.update(self.extra_env)
+        Settings.from_env(env)  # a bad value stops here, naming the variable
         return env
 
     def _import_app(self) -> Any:

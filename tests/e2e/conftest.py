@@ -14,6 +14,7 @@ from tests.conftest import TEST_SECRET
 from thumbgen.client import ThumbgenClient
 from thumbgen.receiver import WebhookReceiver
 from thumbgen.stack import free_port, local_client
+from thumbgen.users import local_pool, token_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,10 +22,22 @@ ROOT = Path(__file__).resolve().parents[2]
 class RunningStack:
     def __init__(self, api_url: str, aws_url: str, log: Path):
         self.api_url, self.aws_url, self.log = api_url, aws_url, log
-        self.client = ThumbgenClient(api_url)
+        self._tokens: dict[str, str] = {}
+        self.client = self.client_for("e2e-alice")
 
     def boto(self, service: str):
         return local_client(service, self.aws_url)
+
+    def token(self, user: str) -> str:
+        """An access token of the stack's own user pool (the user is made on first use)."""
+        if user not in self._tokens:
+            cognito = self.boto("cognito-idp")
+            pool_id, client_id = local_pool(cognito)
+            self._tokens[user] = token_for(cognito, pool_id, client_id, user)
+        return self._tokens[user]
+
+    def client_for(self, user: str) -> ThumbgenClient:
+        return ThumbgenClient(self.api_url, token=self.token(user))
 
 
 @pytest.fixture(scope="session")

@@ -116,7 +116,7 @@ def test_duplicate_s3_event_sends_nothing_twice(stack, receiver):
     data = make_jpeg(640, 480)
     upload, first = upload_and_wait(stack, receiver, data, "image/jpeg")
     sqs = stack.boto("sqs")
-    queue = sqs.get_queue_url(QueueName="thumbgen-upload-events")["QueueUrl"]
+    queue = sqs.get_queue_url(QueueName="thumbgen-uploads")["QueueUrl"]
     record = {"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
               "eventName": "ObjectCreated:Put",
               "s3": {"bucket": {"name": "thumbgen-images"}, "object": {"key": f"uploads/{upload.id}", "size": len(data)}}}

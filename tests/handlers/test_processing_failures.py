@@ -22,7 +22,8 @@ class BrokenStorage:
 def pending_item(table, image_id):
     now = datetime.now(timezone.utc)
     table.put_item(Item=images.new_item(
-        image_id, filename="a.jpg", content_type="image/jpeg", file_size=10, webhook_url=None,
+        image_id, owner="alice-sub", quota_entry=f"0:{image_id}", filename="a.jpg",
+        content_type="image/jpeg", file_size=10, webhook_url=None,
         now=now, expires_at=now + timedelta(minutes=10), ttl_epoch=0))
 
 

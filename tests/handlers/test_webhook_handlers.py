@@ -11,7 +11,7 @@ import boto3
 import pytest
 from standardwebhooks import Webhook
 
-from tests.conftest import TEST_SECRET, queue_messages, sqs_event
+from tests.conftest import TEST_SECRET, queue_messages, sqs_event, sub_of
 from thumbgen.receiver import Reply, WebhookReceiver
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
@@ -24,8 +24,9 @@ def stream_event(url: str) -> dict:
     return json.loads(text)
 
 
-def store_new_image(aws, event: dict) -> None:
-    boto3.client("dynamodb").put_item(TableName=aws.table, Item=event["Records"][0]["dynamodb"]["NewImage"])
+def store_new_image(aws, event: dict, owner: str = "someone") -> None:
+    stored = {**event["Records"][0]["dynamodb"]["NewImage"], "owner": {"S": owner}}
+    boto3.client("dynamodb").put_item(TableName=aws.table, Item=stored)
 
 
 def item(aws) -> dict:
@@ -201,9 +202,9 @@ def test_early_task_waits_for_its_time(local_client, aws, receiver):
     assert item(aws)["webhook"]["attempts"] == 0
 
 
-def test_redeliver_sends_the_same_event_again(local_client, aws, receiver):
+def test_redeliver_sends_the_same_event_again(local_client, aws, receiver, tokens):
     event = stream_event(receiver.url())
-    store_new_image(aws, event)
+    store_new_image(aws, event, owner=sub_of(tokens("alice")))
     local_client.lambda_.invoke("on_image_change", event)
     deliver_queued(local_client, aws)
     response = local_client.http.post(f"/images/{IMAGE_ID}/webhook/redeliver")

@@ -100,7 +100,7 @@ def test_table_is_on_demand_streams_both_images_and_expires_pending_items(templa
     # The TTL attribute is the one the code writes on a pending item, as epoch seconds.
     from datetime import datetime, timezone
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    item = images.new_item("i", filename="f", content_type="image/png", file_size=1,
+    item = images.new_item("i", owner="o", quota_entry="0:i", filename="f", content_type="image/png", file_size=1,
                            webhook_url=None, now=now, expires_at=now, ttl_epoch=1767312000)
     ttl = table["TimeToLiveSpecification"]
     assert ttl["Enabled"] is True and item[ttl["AttributeName"]] == 1767312000

@@ -1,0 +1,301 @@
+"""Auth, ownership and limits through Chalice's test Client, with moto's user pool behind it.
+
+Tokens are real: moto's cognito-idp signs them with RS256 and serves the pool's JWKS.
+"""
+from __future__ import annotations
+
+import base64
+import json
+
+import boto3
+import pytest
+
+from tests.conftest import put_upload, queue_messages, sub_of
+from tests.imagegen import make_jpeg
+
+UNKNOWN = "00000000-0000-4000-8000-000000000000"
+
+
+def body_of(response) -> dict:
+    return json.loads(response.body) if response.body else {}
+
+
+def create(client, **changes) -> dict:
+    body = {"filename": "cat.jpg", "contentType": "image/jpeg", "fileSize": 1000, **changes}
+    response = client.http.post("/images", headers={"Content-Type": "application/json"}, body=json.dumps(body))
+    assert response.status_code == 201, response.body
+    return body_of(response)
+
+
+def routes(image_id: str) -> list[tuple[str, str, str | None]]:
+    create_body = json.dumps({"filename": "a.png", "contentType": "image/png", "fileSize": 5})
+    return [
+        ("POST", "/images", create_body),
+        ("GET", "/images", None),
+        ("GET", f"/images/{image_id}", None),
+        ("DELETE", f"/images/{image_id}", None),
+        ("POST", f"/images/{image_id}/webhook/redeliver", None),
+    ]
+
+
+def call(client, method: str, path: str, body: str | None, headers: dict | None = None):
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    return client.http.request(method, path, headers=headers, body=body or b"")
+
+
+def forged_token(real: str) -> str:
+    """Same header and claims, signature of a key the pool never had."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    claims = jwt.decode(real, options={"verify_signature": False})
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": jwt.get_unverified_header(real)["kid"]})
+
+
+def tampered_token(real: str) -> str:
+    header, payload, signature = real.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["sub"] = "someone-else"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    return f"{header}.{forged}.{signature}"
+
+
+def alg_none_token(real: str) -> str:
+    _, payload, _ = real.split(".")
+    header = base64.urlsafe_b64encode(b'{"alg":"none","kid":"dummy"}').decode().rstrip("=")
+    return f"{header}.{payload}."
+
+
+@pytest.fixture
+def bad_credentials(tokens):
+    real = tokens("alice")
+    return {
+        "missing": None,
+        "empty-bearer": "Bearer ",
+        "basic": "Basic YWxpY2U6c2VjcmV0",
+        "garbage": "Bearer not-a-token",
+        "forged": f"Bearer {forged_token(real)}",
+        "tampered": f"Bearer {tampered_token(real)}",
+        "alg-none": f"Bearer {alg_none_token(real)}",
+    }
+
+
+def test_health_needs_no_token(client):
+    assert client.anonymous().http.get("/health").status_code == 200
+
+
+def test_every_route_refuses_every_bad_credential_the_same_way(client, bad_credentials):
+    image_id = create(client)["id"]
+    anonymous = client.anonymous()
+    answers = set()
+    for method, path, body in routes(image_id):
+        for name, credential in bad_credentials.items():
+            headers = {"Authorization": credential} if credential is not None else {}
+            response = call(anonymous, method, path, body, headers)
+            assert response.status_code == 401, (method, path, name, response.body)
+            assert response.headers["WWW-Authenticate"].startswith("Bearer")
+            assert body_of(response)["error"]["code"] == "unauthorized"
+            answers.add(response.body)
+    assert len(answers) == 1  # the answer never says which part failed
+    assert client.http.get(f"/images/{image_id}").status_code == 200  # and nothing changed
+
+
+def moto_signed(claims: dict) -> str:
+    """A token signed with the key moto's user pools really use (as a stolen key would)."""
+    import jwt
+    from jwt import PyJWK
+    from moto.utilities.utils import load_resource
+
+    private = PyJWK(load_resource("moto.cognitoidp.models", "resources/jwks-private.json"))
+    return jwt.encode(claims, private.key, algorithm="RS256", headers={"kid": "dummy"})
+
+
+def test_expired_and_foreign_pool_tokens_are_refused(client, aws):
+    import time
+
+    import jwt
+
+    from thumbgen.users import token_for
+
+    # moto signs every pool's tokens with one key, so a token of another pool has a good
+    # signature: only the issuer and app client checks stand between it and the API.
+    cognito = boto3.client("cognito-idp")
+    other_pool = cognito.create_user_pool(PoolName="elsewhere")["UserPool"]["Id"]
+    other_client = cognito.create_user_pool_client(
+        UserPoolId=other_pool, ClientName="x", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"],
+    )["UserPoolClient"]["ClientId"]
+    foreign = token_for(cognito, other_pool, other_client, "mallory")
+    mine = jwt.decode(client.http._token, options={"verify_signature": False})
+    cases = {
+        "foreign-pool": foreign,
+        "expired": moto_signed({**mine, "exp": int(time.time()) - 3600}),
+        "other-app-client": moto_signed({**mine, "client_id": other_client}),
+        "id-token": moto_signed({**mine, "token_use": "id"}),
+        "control": moto_signed(mine),
+    }
+    for name, token in cases.items():
+        response = call(client.anonymous(), "GET", "/images", None, {"Authorization": f"Bearer {token}"})
+        assert response.status_code == (200 if name == "control" else 401), name
+
+
+def test_another_users_image_answers_like_an_unknown_one(client):
+    image_id = create(client)["id"]
+    bob = client.as_user("bob")
+    for method, path, body in routes(image_id)[2:]:
+        theirs = call(bob, method, path, body)
+        unknown = call(bob, method, path.replace(image_id, UNKNOWN), body)
+        assert theirs.status_code == unknown.status_code == 404, (method, path)
+        assert body_of(theirs)["error"]["code"] == body_of(unknown)["error"]["code"] == "not_found"
+        assert body_of(theirs)["error"]["message"].replace(image_id, UNKNOWN) == body_of(unknown)["error"]["message"]
+    assert client.http.get(f"/images/{image_id}").status_code == 200  # alice's image is untouched
+
+
+def test_list_shows_only_the_callers_images_newest_first_a_page_at_a_time(client):
+    mine = [create(client, filename=f"a{i}.jpg")["id"] for i in range(5)]
+    theirs = create(client.as_user("bob"))["id"]
+    seen, cursor, pages = [], None, 0
+    while True:
+        path = "/images?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = body_of(client.http.get(path))
+        pages += 1
+        seen += [image["id"] for image in page["images"]]
+        assert all(set(image) >= {"id", "status", "metadata", "thumbnails", "error", "webhook"}
+                   for image in page["images"])
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(mine)) and pages == 3
+    assert theirs not in seen
+    assert [i["id"] for i in body_of(client.as_user("bob").http.get("/images"))["images"]] == [theirs]
+
+
+def test_a_cursor_is_bound_to_its_user(client):
+    for i in range(3):
+        create(client, filename=f"a{i}.jpg")
+    create(client.as_user("bob"))
+    cursor = body_of(client.http.get("/images?limit=1"))["nextCursor"]
+    response = client.as_user("bob").http.get(f"/images?limit=1&cursor={cursor}")
+    assert response.status_code == 400 and body_of(response)["error"]["code"] == "invalid_request"
+    for bad in ("x", "%00", base64.urlsafe_b64encode(b'{"o":"0","i":"a","c":"b"}').decode()):
+        assert client.http.get(f"/images?cursor={bad}").status_code == 400
+
+
+@pytest.mark.parametrize("limit", ["0", "101", "-1", "abc", "1.5", ""])
+def test_list_limit_must_be_between_1_and_100(client, limit):
+    response = client.http.get(f"/images?limit={limit}")
+    assert response.status_code == 400 and body_of(response)["error"]["code"] == "invalid_request"
+
+
+def test_delete_removes_the_record_and_every_object(client, aws):
+    image = create(client)
+    image_id = image["id"]
+    put_upload(aws, image_id, make_jpeg(800, 600))
+    client.lambda_.invoke("resize_upload", client.events.generate_s3_event(
+        bucket=aws.bucket, key=f"uploads/{image_id}"))
+    s3 = boto3.client("s3")
+    before = s3.list_objects_v2(Bucket=aws.bucket)["KeyCount"]
+    assert before == 4
+    assert client.as_user("bob").http.delete(f"/images/{image_id}").status_code == 404
+    response = client.http.delete(f"/images/{image_id}")
+    assert response.status_code == 204
+    assert s3.list_objects_v2(Bucket=aws.bucket)["KeyCount"] == 0
+    assert client.http.get(f"/images/{image_id}").status_code == 404
+    assert client.http.delete(f"/images/{image_id}").status_code == 404
+
+
+def test_pending_uploads_are_limited_per_user(make_client, aws):
+    client = make_client(MAX_PENDING_UPLOADS="3")
+    for _ in range(3):
+        create(client)
+    refused = call(client, "POST", "/images", json.dumps({"filename": "a.jpg", "contentType": "image/jpeg",
+                                                          "fileSize": 10}))
+    assert refused.status_code == 429
+    assert body_of(refused)["error"]["code"] == "too_many_requests"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 601
+    create(client.as_user("bob"))  # one user's limit never affects another
+
+
+def stream_records(aws, *changes):
+    """A DynamoDB stream event for (old, new) item pairs, as Lambda hands it over."""
+    from boto3.dynamodb.types import TypeSerializer
+
+    serializer = TypeSerializer()
+
+    def raw(item):
+        return {k: serializer.serialize(v) for k, v in item.items()} if item else None
+
+    records = []
+    for n, (old, new) in enumerate(changes):
+        dynamodb = {"Keys": {"id": {"S": (new or old)["id"]}}, "StreamViewType": "NEW_AND_OLD_IMAGES",
+                    "SequenceNumber": str(n + 1), "SizeBytes": 10, "ApproximateCreationDateTime": 1767312000}
+        if old:
+            dynamodb["OldImage"] = raw(old)
+        if new:
+            dynamodb["NewImage"] = raw(new)
+        records.append({"eventID": str(n), "eventName": "MODIFY" if old and new else ("INSERT" if new else "REMOVE"),
+                        "eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+                        "dynamodb": dynamodb, "eventSourceARN": aws.stream_arn})
+    return {"Records": records}
+
+
+def test_a_slot_frees_when_the_upload_starts_processing_or_the_image_is_deleted(make_client, aws):
+    client = make_client(MAX_PENDING_UPLOADS="2")
+    table = boto3.resource("dynamodb").Table(aws.table)
+    first, second = create(client)["id"], create(client)["id"]
+    body = json.dumps({"filename": "a.jpg", "contentType": "image/jpeg", "fileSize": 10})
+    assert call(client, "POST", "/images", body).status_code == 429
+    old = table.get_item(Key={"id": first})["Item"]
+    put_upload(aws, first, make_jpeg(64, 48))
+    client.lambda_.invoke("resize_upload", client.events.generate_s3_event(bucket=aws.bucket, key=f"uploads/{first}"))
+    new = table.get_item(Key={"id": first})["Item"]
+    client.lambda_.invoke("on_image_change", stream_records(aws, (old, new)))
+    third = create(client)["id"]
+    assert call(client, "POST", "/images", body).status_code == 429
+    old = table.get_item(Key={"id": second})["Item"]
+    assert client.http.delete(f"/images/{second}").status_code == 204
+    client.lambda_.invoke("on_image_change", stream_records(aws, (old, None)))
+    assert create(client)["id"] not in (first, second, third)
+
+
+def test_expired_upload_urls_stop_counting(make_client, aws):
+    client = make_client(MAX_PENDING_UPLOADS="1", UPLOAD_URL_TTL_SECONDS="1")
+    create(client)
+    body = json.dumps({"filename": "a.jpg", "contentType": "image/jpeg", "fileSize": 10})
+    assert call(client, "POST", "/images", body).status_code == 429
+    table = boto3.resource("dynamodb").Table(aws.table)
+    quota = table.get_item(Key={"id": f"quota#{sub_of(client.http._token)}"})["Item"]
+    # Age the entry instead of sleeping: rewrite its expiry into the past.
+    [entry] = quota["pendingIds"]
+    table.update_item(Key={"id": quota["id"]}, UpdateExpression="SET pendingIds = :e",
+                      ExpressionAttributeValues={":e": {"1:" + entry.split(":", 1)[1]}})
+    assert call(client, "POST", "/images", body).status_code == 201
+
+
+def test_redelivery_is_one_round_at_a_time_and_limited(make_client, aws, tokens):
+    client = make_client(MAX_REDELIVERIES="2")
+    table = boto3.resource("dynamodb").Table(aws.table)
+    image_id = "22222222-2222-4222-8222-222222222222"
+    table.put_item(Item={
+        "id": image_id, "owner": sub_of(tokens("alice")), "status": "completed",
+        "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z",
+        "uploadKey": f"uploads/{image_id}", "filename": "a.jpg", "declaredType": "image/jpeg",
+        "declaredSize": 10, "webhookUrl": "https://hooks.example/x",
+        "webhook": {"id": f"msg_{image_id}_completed", "url": "https://hooks.example/x",
+                    "status": "delivered", "round": 1, "attempts": 1},
+    })
+    path = f"/images/{image_id}/webhook/redeliver"
+    assert client.http.post(path).status_code == 202
+    in_flight = client.http.post(path)
+    assert in_flight.status_code == 429 and int(in_flight.headers["Retry-After"]) >= 1
+    for round_ in (2, 3):
+        table.update_item(Key={"id": image_id}, UpdateExpression="SET webhook.#s = :d",
+                          ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":d": "delivered"})
+        response = client.http.post(path)
+        if round_ == 2:
+            assert response.status_code == 202
+        else:
+            assert response.status_code == 429
+            assert "redelivered 2 times" in body_of(response)["error"]["message"]
+    assert len(queue_messages(aws)) == 2
+    assert client.as_user("bob").http.post(path).status_code == 404

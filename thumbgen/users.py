@@ -1,0 +1,72 @@
+"""Users of a Cognito user pool (the local stack's embedded one, or a stage's): create one
+with a permanent password, and sign in with USER_PASSWORD_AUTH as every client does."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+
+def new_password() -> str:
+    """Meets Cognito's default policy: upper, lower, digit, symbol, 8+ characters."""
+    return f"Tg-{secrets.token_urlsafe(12)}-9a"
+
+
+def local_password(pool_id: str, username: str) -> str:
+    """The password of a user of the local pool, derived from the pool (new on every
+    `make run`) and the name, so `thumbgen token` can sign in as any user it made. Anyone
+    on this machine can reach the embedded AWS's admin calls anyway: there is nothing
+    more to protect locally."""
+    digest = hashlib.sha256(f"{pool_id}/{username}".encode()).hexdigest()[:20]
+    return f"Tg-{digest}-9a"
+
+
+def ensure_user(cognito: Any, pool_id: str, username: str, password: str) -> bool:
+    """Create the user if missing (True when created) and set this permanent password."""
+    created = False
+    try:
+        cognito.admin_get_user(UserPoolId=pool_id, Username=username)
+    except cognito.exceptions.UserNotFoundException:
+        cognito.admin_create_user(UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS")
+        created = True
+    cognito.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=password, Permanent=True)
+    return created
+
+
+def sign_in(cognito: Any, client_id: str, username: str, password: str) -> str:
+    """An access token for the user (what `Authorization: Bearer` carries)."""
+    result = cognito.initiate_auth(
+        AuthFlow="USER_PASSWORD_AUTH", ClientId=client_id,
+        AuthParameters={"USERNAME": username, "PASSWORD": password},
+    )["AuthenticationResult"]
+    return result["AccessToken"]
+
+
+def token_for(cognito: Any, pool_id: str, client_id: str, username: str,
+              password: str | None = None) -> str:
+    """A fresh access token for a user of the local pool, created on first use."""
+    password = password or local_password(pool_id, username)
+    try:
+        return sign_in(cognito, client_id, username, password)
+    except (cognito.exceptions.UserNotFoundException, cognito.exceptions.NotAuthorizedException):
+        pass
+    try:
+        cognito.admin_get_user(UserPoolId=pool_id, Username=username)
+    except cognito.exceptions.UserNotFoundException:
+        ensure_user(cognito, pool_id, username, password)
+        return sign_in(cognito, client_id, username, password)
+    raise PermissionError(f"user {username!r} exists with another password "
+                          "(for the demo user, set THUMBGEN_DEMO_PASSWORD as for `make run`)")
+
+
+def local_pool(cognito: Any) -> tuple[str, str]:
+    """The local stack's user pool and public app client, found by name."""
+    from thumbgen.resources import APP_CLIENT, USER_POOL
+
+    pools = [p for p in cognito.list_user_pools(MaxResults=60)["UserPools"] if p["Name"] == USER_POOL]
+    if not pools:
+        raise LookupError("the embedded AWS has no thumbgen user pool")
+    pool_id = pools[-1]["Id"]
+    clients = cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
+    client_id = next(c["ClientId"] for c in clients if c["ClientName"] == APP_CLIENT)
+    return pool_id, client_id
