@@ -3,24 +3,22 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
 import requests
+import urllib3
 from requests_hardened import Config as HardenedConfig
 from requests_hardened import HTTPSession
 from requests_hardened.ip_filter import InvalidIPAddress
 from standardwebhooks import Webhook
 
 from chalicelib import images
+from chalicelib.deadline import Deadline, watch_connections
 from chalicelib.urlsafety import Resolver, UnsafeWebhookUrl, UrlPolicy, check_webhook_url, system_resolver
 
 MAX_RESPONSE_BYTES = 4096
-# Webhook exchanges run here so that each can be abandoned at its total deadline.
-_exchanges = ThreadPoolExecutor(max_workers=32, thread_name_prefix="webhook")
 USER_AGENT = "thumbgen-webhooks/1.0"
 
 
@@ -124,25 +122,24 @@ class Sender:
     def post(self, url: str, body: str, headers: Mapping[str, str]) -> AttemptResult:
         """One attempt, over within total_timeout whatever the receiver does.
 
-        requests' timeouts bound each connect and each read, not the whole exchange (a
-        receiver dripping one header byte at a time would hold it): the exchange runs
-        on a worker thread and is abandoned at the deadline, its socket closing itself
-        on the next read timeout.
+        The exchange runs on the calling thread; at the deadline its socket is shut down,
+        so a receiver that drips its answer cannot hold a thread or a socket past it.
         """
         try:
             check_webhook_url(url, self.policy, self.resolve)
         except UnsafeWebhookUrl as exc:
             return AttemptResult(error=f"refused: {exc}")
-        exchange = _exchanges.submit(self._exchange, url, body, headers)
-        try:
-            return exchange.result(timeout=self.total_timeout)
-        except FutureTimeout:
-            return AttemptResult(error="timeout")
+        with Deadline(self.total_timeout) as deadline:
+            result = self._exchange(url, body, headers, deadline)
+        if deadline.expired and result.status_code is None and not result.gone:
+            return AttemptResult(error="timeout")  # the cut surfaces as a connection error
+        return result
 
-    def _exchange(self, url: str, body: str, headers: Mapping[str, str]) -> AttemptResult:
-        deadline = time.monotonic() + self.total_timeout
+    def _exchange(self, url: str, body: str, headers: Mapping[str, str], deadline: Deadline) -> AttemptResult:
         try:
-            with self._session() as session:
+            with watch_connections(self._session()) as session:
+                # No proxy or netrc from the environment: straight to the checked address.
+                session.trust_env = False
                 response = session.post(
                     url,
                     data=body.encode(),
@@ -151,15 +148,11 @@ class Sender:
                     allow_redirects=False,
                     stream=True,
                 )
-                try:
-                    # Read at most a few KB, and not past the deadline: the body is ignored.
-                    read = 0
-                    for chunk in response.iter_content(1024):
-                        read += len(chunk)
-                        if read >= MAX_RESPONSE_BYTES or time.monotonic() > deadline:
-                            break
-                finally:
-                    response.close()
+                with response:
+                    if deadline.expired:
+                        # The cut reads as the end of the headers: they may be incomplete.
+                        return AttemptResult(error="timeout")
+                    _drain(response)
                 return AttemptResult(
                     status_code=response.status_code,
                     retry_after=_retry_after(response.headers.get("Retry-After")),
@@ -172,6 +165,15 @@ class Sender:
             return AttemptResult(error="connection error")
         except requests.RequestException as exc:
             return AttemptResult(error=f"request error: {type(exc).__name__}")
+
+
+def _drain(response: requests.Response) -> None:
+    """Read at most a few KB of the ignored body; the status already stands, so a body
+    that breaks off or is cut at the deadline changes nothing."""
+    try:
+        response.raw.read(MAX_RESPONSE_BYTES, decode_content=False)
+    except (urllib3.exceptions.HTTPError, OSError):
+        pass
 
 
 def utc_from_epoch(seconds: float) -> datetime:

@@ -24,6 +24,7 @@ class Reply:
     status: int = 204
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    drip: float = 0.0  # > 0: send the status line and headers one byte per drip seconds
 
 
 class WebhookReceiver:
@@ -46,6 +47,9 @@ class WebhookReceiver:
                 if reply.delay:
                     time.sleep(reply.delay)
                 try:
+                    if reply.drip:
+                        self._drip(reply)
+                        return
                     self.send_response(reply.status)
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
@@ -53,6 +57,14 @@ class WebhookReceiver:
                     self.end_headers()
                 except OSError:
                     pass  # the sender gave up (timeout) before we answered
+
+            def _drip(self, reply: Reply) -> None:
+                head = f"HTTP/1.1 {reply.status} Dripping\r\n" + "".join(
+                    f"{name}: {value}\r\n" for name, value in reply.headers.items())
+                for byte in (head + "Content-Length: 0\r\n\r\n").encode():
+                    self.wfile.write(bytes([byte]))
+                    time.sleep(reply.drip)
+                self.close_connection = True
 
             def log_message(self, *args) -> None:
                 pass

@@ -73,6 +73,17 @@ def test_hanging_receiver_is_timed_out_and_retried(stack, receiver):
     assert state["attempts"] == 2 and state["status"] == "delivered"
 
 
+def test_dripping_receiver_is_cut_off_and_retried(stack, receiver):
+    """One status byte per 0.3 s never trips the 1.5 s read timeout; the total deadline does."""
+    path = f"/drip/{uuid.uuid4().hex}"
+    receiver.script(path, [Reply(204, drip=0.3)])
+    image_id = start(stack, receiver.url(path))
+    got = receiver.wait_for(path, count=2, timeout=20)
+    assert len(got) == 2
+    state = wait_webhook_state(stack, image_id, "delivered")
+    assert state["attempts"] == 2 and state["status"] == "delivered" and state["lastStatusCode"] == 204
+
+
 def test_410_gone_stops_retries(stack, receiver):
     path = f"/gone/{uuid.uuid4().hex}"
     receiver.script(path, [Reply(410)])
