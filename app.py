@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 
 from boto3.dynamodb.types import TypeDeserializer
-from chalice import Chalice, Response
+from chalice import Chalice, Rate, Response
 
-from chalicelib import config, images, paging, service
+from chalicelib import config, images, logs, paging, service, upload_events
 from chalicelib.auth import Caller, KeysUnavailable, Unauthorized, bearer_token
 from chalicelib.errors import ApiError
 from chalicelib.queues import DeliveryTask
@@ -16,11 +15,30 @@ from chalicelib.records import plain_values
 from chalicelib.uploads import parse_upload_request
 
 app = Chalice(app_name="thumbgen")
-# Browser apps on any origin may call the API (it has no cookies or credentials to leak).
+# Browser apps on any origin may call the API: it uses bearer tokens, never cookies.
 app.api.cors = True
-app.log.setLevel(logging.INFO)
-log = logging.getLogger("thumbgen")
+log = logs.get("app")
 _deserializer = TypeDeserializer()
+
+
+def _invocation(handler):
+    """Per invocation: settings checked (a bad one fails the function, naming it), JSON
+    logs set up, and every line tagged with the function and Lambda request id."""
+    @functools.wraps(handler)
+    def wrapped(*args, **kwargs):
+        logs.configure()
+        context = getattr(app, "lambda_context", None)
+        token = logs.bind_invocation(handler.__name__, getattr(context, "aws_request_id", None))
+        try:
+            try:
+                logs.configure(service.current_settings().log_level)
+            except config.ConfigError as bad:
+                log.error("config.invalid", extra={"fields": {"reason": str(bad)}})
+                raise
+            return handler(*args, **kwargs)
+        finally:
+            logs.unbind(token)
+    return wrapped
 
 
 def _json(status: int, body: dict | None, headers: dict | None = None) -> Response:
@@ -38,10 +56,10 @@ def _caller() -> Caller:
         token = bearer_token(app.current_request.headers.get("authorization"))
         return service.verifier().verify(token)
     except Unauthorized as why:
-        log.info("unauthorized request: %s", why)
+        logs.event(log, "auth.refused", reason=str(why))
         raise UNAUTHORIZED from None
     except KeysUnavailable as why:
-        log.error("cannot verify tokens: %s", why)
+        log.error("auth.keys_unavailable", extra={"fields": {"reason": str(why)}})
         raise ApiError(503, "unavailable", "sign-in cannot be checked right now; try again",
                        headers={"Retry-After": "5"}) from None
 
@@ -54,7 +72,7 @@ def _authenticated(handler):
             return handler(_caller(), *args, **kwargs)
         except ApiError as exc:
             return _json(exc.status, exc.body(), exc.headers)
-    return wrapped
+    return _invocation(wrapped)
 
 
 @app.route("/health", methods=["GET"])
@@ -99,30 +117,68 @@ def delete_image(caller: Caller, image_id):
     return Response(body="", status_code=204)
 
 
+@app.route("/images/{image_id}/complete", methods=["POST"], content_types=JSON_BODIES)
+@_authenticated
+def complete_upload(caller: Caller, image_id):
+    """The client's PUT succeeded: start the resize now instead of waiting for S3's event."""
+    status, body = service.image_api().complete(caller.sub, image_id)
+    return _json(status, body)
+
+
 @app.route("/images/{image_id}/webhook/redeliver", methods=["POST"], content_types=JSON_BODIES)
 @_authenticated
 def redeliver_webhook(caller: Caller, image_id):
     return _json(202, service.image_api().redeliver_webhook(caller.sub, image_id))
 
 
-@app.on_s3_event(bucket=config.BUCKET_FOR_TRIGGER, events=["s3:ObjectCreated:*"], prefix="uploads/")
+@app.on_sqs_message(queue=config.UPLOAD_QUEUE_NAME, batch_size=1)
+@_invocation
 def resize_upload(event):
-    """S3 ObjectCreated on uploads/{id}: make the thumbnails and record the outcome."""
-    outcome = service.processor().process(event.key)
-    log.info("resize %s: %s", event.key, outcome)
+    """An upload arrived (S3's notification) or was declared complete: make the thumbnails,
+    record the outcome, send the first webhook attempt. Raising hands the message back to
+    the queue (a lease held elsewhere, an infrastructure error); the queue's redrive policy
+    ends that in the dead-letter queue."""
+    processor = service.processor()
+    for record in event:
+        keys = upload_events.keys_in(record.body)
+        if not keys:
+            logs.event(log, "resize.dropped_message", outcome="malformed", body=record.body[:200])
+        for key in keys:
+            processor.process(key)
+
+
+@app.on_sqs_message(queue=config.UPLOAD_DLQ_NAME, batch_size=1)
+@_invocation
+def fail_dead_uploads(event):
+    """Uploads the queue gave up on: their images end failed / internal_error."""
+    processor = service.processor()
+    for record in event:
+        for key in upload_events.keys_in(record.body):
+            image_id = images.image_id_from_key(key)
+            if image_id:
+                processor.give_up(image_id, "the image could not be processed; upload it again")
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+@_invocation
+def sweep_stuck_images(event):
+    """Images processing for longer than the bound: fail them and count them (the alarm)."""
+    service.sweeper().sweep()
 
 
 @app.on_dynamodb_record(stream_arn=config.STREAM_ARN, batch_size=100, starting_position="LATEST")
+@_invocation
 def on_image_change(event):
     """Items leaving pending_upload free a quota slot; items entering completed/failed queue
-    their webhook. Never raises for a bad record."""
+    their webhook (if the resize's own attempt did not happen, it is sent from there).
+    Never raises for a bad record."""
     delivery = service.delivery()
     for record in event:
         try:
             old = _plain_image(record.old_image)
             new = _plain_image(record.new_image)
         except (TypeError, ValueError, KeyError, AttributeError):
-            log.warning("skipping malformed stream record %s", getattr(record, "event_id", "?"))
+            logs.event(log, "stream.malformed_record", outcome="skipped", eventId=getattr(record, "event_id", "?"))
             continue
         if images.left_pending_upload(old, new) and old.get("owner") and old.get("quotaEntry"):
             service.records().release_quota(str(old["owner"]), {str(old["quotaEntry"])})
@@ -130,6 +186,7 @@ def on_image_change(event):
 
 
 @app.on_sqs_message(queue=config.DELIVERY_QUEUE_NAME, batch_size=1)
+@_invocation
 def deliver_webhook(event):
     """One queued webhook attempt; a receiver's failure schedules the next, never raises."""
     delivery = service.delivery()
@@ -137,7 +194,7 @@ def deliver_webhook(event):
         try:
             task = DeliveryTask.from_json(record.body)
         except ValueError as exc:
-            log.warning("dropping malformed delivery task: %s", exc)
+            logs.event(log, "webhook.dropped_task", outcome="malformed", reason=str(exc))
             continue
         delivery.handle(task)
 

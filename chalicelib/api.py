@@ -37,6 +37,7 @@ class ImageApi:
     storage: ImageStorage
     settings: Settings
     redeliver: Callable[[str, int], tuple[dict[str, Any] | None, dict[str, Any]]]
+    start_resize: Callable[[str], None]
     now: Callable[[], Any] = images.utc_now
 
     def create(self, owner: str, request: UploadRequest) -> dict[str, Any]:
@@ -112,6 +113,22 @@ class ImageApi:
         keys = [removed.get("uploadKey") or images.upload_key(image_id)]
         keys += [t["key"] for t in removed.get("thumbnails") or [] if t.get("key")]
         self.storage.delete_keys(keys, prefix=images.thumbnail_prefix(image_id))
+
+    def complete(self, owner: str, image_id: str) -> tuple[int, dict[str, Any]]:
+        """The client's PUT is done: check the object is there, start the resize now.
+
+        S3's own event stays the safety net; whichever arrives second finds the image
+        claimed or finished and changes nothing. 200 when already final, else 202.
+        """
+        item = self.owned(owner, image_id)
+        if item["status"] in images.FINAL_STATUSES:
+            return 200, self.view(item)
+        if item["status"] == images.PENDING_UPLOAD:
+            if self.storage.upload_size(item["uploadKey"]) is None:
+                raise ApiError(409, "upload_missing", "nothing has been uploaded for this image yet; "
+                               "PUT the bytes to its upload URL first")
+            self.start_resize(item["uploadKey"])
+        return 202, self.view(item)
 
     def redeliver_webhook(self, owner: str, image_id: str) -> dict[str, Any]:
         item = self.owned(owner, image_id)

@@ -115,6 +115,7 @@ class Settings:
     cognito_app_client_id: str
     cognito_jwks_url: str | None
     log_level: str
+    stage: str
 
     @property
     def cognito_issuer(self) -> str:
@@ -160,6 +161,7 @@ class Settings:
             cognito_app_client_id=e.get("COGNITO_APP_CLIENT_ID", ""),
             cognito_jwks_url=jwks,
             log_level=level,
+            stage=e.get("STAGE", "local") or "local",
         )
 
 
@@ -173,7 +175,7 @@ SETTING_NAMES = (
     "WEBHOOK_REQUIRE_HTTPS", "WEBHOOK_CONNECT_TIMEOUT", "WEBHOOK_READ_TIMEOUT",
     "PROCESSING_LEASE_SECONDS", "STUCK_AFTER_SECONDS", "MAX_PENDING_UPLOADS", "MAX_REDELIVERIES",
     "COGNITO_REGION", "COGNITO_USER_POOL_ID", "COGNITO_APP_CLIENT_ID", "COGNITO_JWKS_URL",
-    "LOG_LEVEL",
+    "LOG_LEVEL", "STAGE",
 )
 
 

@@ -12,14 +12,14 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from chalicelib import images, links
+from chalicelib import images, links, logs
 from chalicelib.config import Settings
 from chalicelib.queues import SQS_MAX_DELAY, DeliveryQueue, DeliveryTask
 from chalicelib.records import ImageRecords
 from chalicelib.storage import ImageStorage
 from chalicelib.webhooks import AttemptResult, Sender, build_event, encode_event, sign, utc_from_epoch
 
-log = logging.getLogger(__name__)
+log = logs.get("delivery")
 
 SLOW_DOWN_CODES = (429, 502, 503, 504)
 MAX_RETRY_AFTER = 24 * 3600
@@ -70,7 +70,7 @@ class WebhookDelivery:
             )
         except (KeyError, TypeError, ValueError):
             # A record we cannot read would block the shard if we raised: skip it.
-            log.warning("skipping a stream record with a malformed webhook state")
+            logs.event(log, "webhook.malformed_state", level=logging.WARNING, outcome="skipped")
             return False
         self.queue.enqueue(task)  # an SQS failure raises: the batch is retried, idempotently
         return True
@@ -79,7 +79,8 @@ class WebhookDelivery:
         """Run one queued task; returns what happened (for logs and tests)."""
         now = self.clock()
         if task.not_before > now + MAX_WAIT:
-            log.warning("dropping task %s due in more than %d s", task.webhook_id, MAX_WAIT)
+            logs.event(log, "webhook.stale_task", level=logging.WARNING, webhookId=task.webhook_id,
+                       outcome="dropped", dueIn=round(task.not_before - now))
             return "stale"
         if task.not_before > now:
             self.queue.enqueue(task, delay=task.not_before - now)
@@ -92,7 +93,7 @@ class WebhookDelivery:
         if item is None:
             return "skipped"  # duplicate message, superseded round, or already delivered
         result = self._send(item, item["webhook"])
-        return self._record(task, result)
+        return self._record(task, result, started=now)
 
     def _send(self, item: Mapping[str, Any], state: Mapping[str, Any]) -> AttemptResult:
         ttl = self.settings.download_url_ttl
@@ -103,7 +104,7 @@ class WebhookDelivery:
         headers = sign(self.settings.webhook_secret, state["id"], body, utc_from_epoch(self.clock()))
         return self.sender.post(state["url"], body, headers)
 
-    def _record(self, task: DeliveryTask, result: AttemptResult) -> str:
+    def _record(self, task: DeliveryTask, result: AttemptResult, started: float) -> str:
         now = self.clock()
         outcome: dict[str, Any] = describe(result)
         delay = next_delay(task.attempt, self.settings.webhook_retry_schedule, result)
@@ -120,16 +121,19 @@ class WebhookDelivery:
             verdict = "retry"
         else:
             outcome.update(status="failed")
-            self.queue.dead_letter({
-                "imageId": task.image_id, "webhookId": task.webhook_id, "round": task.round,
-                "attempts": task.attempt, **{k: v for k, v in outcome.items() if v is not None},
-            })
+            # The dead-letter queue holds delivery tasks only, in one shape, whether SQS
+            # moved them there or the schedule ran out: any of them can be replayed as is.
+            self.queue.dead_letter(task, {k: v for k, v in outcome.items() if v is not None})
             verdict = "failed"
-        self.records.record_attempt(
+        if not self.records.record_attempt(
             task.image_id, task.webhook_id, task.round, task.attempt, outcome, self._iso(now)
-        )
-        log.info("webhook %s attempt %d: %s (%s)", task.webhook_id, task.attempt, verdict,
-                 result.status_code or result.error)
+        ):
+            logs.event(log, "webhook.record_refused", level=logging.WARNING, imageId=task.image_id,
+                       webhookId=task.webhook_id, attempt=task.attempt, outcome=verdict)
+        logs.event(log, "webhook.attempt", imageId=task.image_id, webhookId=task.webhook_id,
+                   round=task.round, attempt=task.attempt, outcome=verdict,
+                   statusCode=result.status_code, error=result.error,
+                   durationMs=round((now - started) * 1000))
         return verdict
 
     def redeliver(self, image_id: str, max_round: int) -> tuple[dict[str, Any] | None, dict[str, Any]]:

@@ -55,6 +55,12 @@ class DeliveryQueue:
             DelaySeconds=max(0, min(SQS_MAX_DELAY, int(delay))),
         )
 
-    def dead_letter(self, record: Mapping[str, Any]) -> None:
-        """Keep what could not be delivered where an operator can find and replay it."""
-        self._sqs.send_message(QueueUrl=self._dlq, MessageBody=json.dumps(record, default=str))
+    def dead_letter(self, task: DeliveryTask, outcome: Mapping[str, Any]) -> None:
+        """Keep a task that could not be delivered where an operator can find and replay
+        it: the body is the task itself (as when SQS moves a message there), the reason is
+        in message attributes."""
+        attributes = {
+            f"thumbgen-{name}": {"DataType": "String", "StringValue": str(value)[:256]}
+            for name, value in outcome.items() if value is not None and str(value)
+        }
+        self._sqs.send_message(QueueUrl=self._dlq, MessageBody=task.to_json(), MessageAttributes=attributes)

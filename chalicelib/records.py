@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from chalicelib import images
 
 OWNER_INDEX = "owner-created"
+PROCESSING_INDEX = "processing-started"
 _deserializer = TypeDeserializer()
 
 
@@ -182,13 +183,34 @@ class ImageRecords:
     def _applied(self, *args: Any) -> bool:
         return self._update(*args, returns="NONE") is not None
 
+    def _update_or_old(self, image_id: str, expression: str, condition: str,
+                       values: dict[str, Any], names: dict[str, str]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """Conditional update: (the new item, {}), or (None, the item the condition saw:
+        {} when there is none) -- the refusal explains itself without a second read."""
+        try:
+            response = self._table.update_item(
+                Key={"id": image_id}, UpdateExpression=expression, ConditionExpression=condition,
+                ExpressionAttributeValues=values, ExpressionAttributeNames=names,
+                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return None, _old_item(exc)
+            raise
+        return plain_values(response.get("Attributes", {})), {}
+
     # --- resize lifecycle -------------------------------------------------------------
 
-    def start_processing(self, image_id: str, now_iso: str, stale_before_iso: str) -> dict[str, Any] | None:
-        """pending_upload -> processing (or take over an expired claim); the claimed item."""
-        return self._update(
+    def start_processing(self, image_id: str, now_iso: str,
+                         stale_before_iso: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """pending_upload -> processing, or take over a claim whose lease ran out.
+
+        (the claimed item, {}) or (None, the item as it was: {} when there is none).
+        `activeState` puts the item in the sparse processing-started index the sweeper reads.
+        """
+        return self._update_or_old(
             image_id,
-            "SET #s = :processing, processingStartedAt = :now, updatedAt = :now "
+            "SET #s = :processing, processingStartedAt = :now, updatedAt = :now, activeState = :processing "
             "ADD processingTries :one REMOVE expiresAtEpoch",
             "attribute_exists(id) AND (#s = :pending OR "
             "(#s = :processing AND processingStartedAt < :stale))",
@@ -206,7 +228,7 @@ class ImageRecords:
         """processing -> pending_upload after an unexpected error, so a retry can claim it."""
         return self._applied(
             image_id,
-            "SET #s = :pending, updatedAt = :now",
+            "SET #s = :pending, updatedAt = :now REMOVE activeState",
             "#s = :processing AND processingStartedAt = :claimed",
             {
                 ":pending": images.PENDING_UPLOAD,
@@ -217,20 +239,37 @@ class ImageRecords:
             {"#s": "status"},
         )
 
-    def finish(self, image_id: str, claimed_at_iso: str, fields: Mapping[str, Any]) -> bool:
-        """processing -> completed|failed, only by the holder of the claim."""
+    def finish(self, image_id: str, claimed_at_iso: str,
+               fields: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """processing -> completed|failed, only by the holder of the claim; (new, old) as
+        for start_processing."""
+        return self._finish(image_id, fields, "#s = :processing AND processingStartedAt = :claimed",
+                            {":processing": images.PROCESSING, ":claimed": claimed_at_iso})
+
+    def finish_unfinished(self, image_id: str, seen: Mapping[str, Any],
+                          fields: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """Give up on an item still as it was seen (same status, same updatedAt): for the
+        dead-letter consumer and the sweeper, which act on items no worker finished."""
+        return self._finish(image_id, fields, "#s = :seen_status AND updatedAt = :seen_updated",
+                            {":seen_status": seen["status"], ":seen_updated": seen["updatedAt"]})
+
+    def _finish(self, image_id: str, fields: Mapping[str, Any], condition: str,
+                values: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         sets = ", ".join(f"#f{i} = :f{i}" for i in range(len(fields)))
         names = {f"#f{i}": name for i, name in enumerate(fields)}
-        values = {f":f{i}": value for i, value in enumerate(fields.values())}
+        values = {**values, **{f":f{i}": value for i, value in enumerate(fields.values())}}
         names["#s"] = "status"
-        values.update({":processing": images.PROCESSING, ":claimed": claimed_at_iso})
-        return self._applied(
-            image_id,
-            f"SET {sets}",
-            "#s = :processing AND processingStartedAt = :claimed",
-            values,
-            names,
+        return self._update_or_old(image_id, f"SET {sets} REMOVE activeState", condition, values, names)
+
+    def processing_since_before(self, before_iso: str, limit: int = 100) -> list[str]:
+        """Ids of items processing since before `before_iso` (the sparse index)."""
+        response = self._table.query(
+            IndexName=PROCESSING_INDEX,
+            KeyConditionExpression="activeState = :processing AND processingStartedAt < :before",
+            ExpressionAttributeValues={":processing": images.PROCESSING, ":before": before_iso},
+            Limit=limit,
         )
+        return [str(item["id"]) for item in response.get("Items", [])]
 
     # --- webhook delivery -------------------------------------------------------------
 

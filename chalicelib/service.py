@@ -6,17 +6,18 @@ decides anything: the use cases live in api.py, processing.py and delivery.py.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Mapping
 
-from chalicelib import aws
+from chalicelib import aws, logs, upload_events
 from chalicelib.api import ImageApi
 from chalicelib.auth import JwksCache, TokenVerifier
 from chalicelib.config import Settings, settings
 from chalicelib.delivery import WebhookDelivery
 from chalicelib.processing import UploadProcessor
-from chalicelib.queues import DeliveryQueue
+from chalicelib.queues import DeliveryQueue, DeliveryTask
 from chalicelib.records import ImageRecords
 from chalicelib.storage import ImageStorage
+from chalicelib.sweeper import Sweeper
 from chalicelib.urlsafety import UrlPolicy
 from chalicelib.webhooks import Sender
 
@@ -56,7 +57,25 @@ def records() -> ImageRecords:
 
 
 def processor() -> UploadProcessor:
-    return _cached("processor", lambda: UploadProcessor(records(), storage(), current_settings()))
+    """The resize, sending the first webhook attempt itself (the queue path stays the
+    fallback: an attempt it could not make is made from the stream)."""
+    def build() -> UploadProcessor:
+        return UploadProcessor(records(), storage(), current_settings(), notify=_first_attempt)
+    return _cached("processor", build)
+
+
+def _first_attempt(item: Mapping[str, Any]) -> None:
+    state = item["webhook"]
+    task = DeliveryTask(str(item["id"]), str(state["id"]), int(state.get("round", 1)), 1)
+    try:
+        delivery().handle(task)
+    except Exception:  # the outcome is recorded; the stream's queued attempt takes over
+        logs.get("service").exception("webhook.inline_attempt_failed", extra={"fields": {"imageId": item["id"]}})
+
+
+def sweeper() -> Sweeper:
+    s = current_settings()
+    return _cached("sweeper", lambda: Sweeper(records(), processor(), s.stuck_after_seconds, s.stage))
 
 
 def delivery() -> WebhookDelivery:
@@ -73,9 +92,13 @@ def delivery() -> WebhookDelivery:
 
 
 def image_api() -> ImageApi:
+    def start_resize(key: str) -> None:
+        aws.client("sqs").send_message(QueueUrl=current_settings().upload_queue_url,
+                                       MessageBody=upload_events.complete_message(key))
     return _cached("image_api", lambda: ImageApi(
         records=records(), storage=storage(), settings=current_settings(),
         redeliver=lambda image_id, max_round: delivery().redeliver(image_id, max_round),
+        start_resize=start_resize,
     ))
 
 

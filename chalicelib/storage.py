@@ -46,6 +46,15 @@ class ImageStorage:
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=ttl
         )
 
+    def upload_size(self, key: str) -> int | None:
+        """The size of an uploaded object, or None when there is none (HeadObject)."""
+        try:
+            return int(self._s3.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+        except self._s3.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
     def read_upload(self, key: str, max_bytes: int) -> tuple[int, bytes | None]:
         """(real size, bytes) — bytes is None when the object is over max_bytes.
 

@@ -154,14 +154,14 @@ def sub_of(token: str) -> str:
     return jwt.decode(token, options={"verify_signature": False})["sub"]
 
 
-def queue_messages(resources, url: str | None = None) -> list[dict]:
+def queue_messages(resources, url: str | None = None, attributes: bool = False) -> list[dict]:
     """Drain the visible messages of a queue (default: the webhook queue)."""
     sqs = boto3.client("sqs")
     out = []
     while True:
         got = sqs.receive_message(QueueUrl=url or resources.webhook_queue_url,
-                                  MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                  AttributeNames=["All"]).get("Messages", [])
+                                  MaxNumberOfMessages=10, WaitTimeSeconds=0, AttributeNames=["All"],
+                                  MessageAttributeNames=["All"] if attributes else []).get("Messages", [])
         if not got:
             return out
         for message in got:
@@ -172,6 +172,23 @@ def queue_messages(resources, url: str | None = None) -> list[dict]:
 
 def put_upload(resources, image_id: str, data: bytes) -> None:
     boto3.client("s3").put_object(Bucket=resources.bucket, Key=f"uploads/{image_id}", Body=data)
+
+
+def s3_notification(bucket: str, key: str) -> str:
+    """The body S3 sends to the uploads queue for one ObjectCreated (key URL-encoded)."""
+    from urllib.parse import quote_plus
+
+    return json.dumps({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-01-01T00:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+               "object": {"key": quote_plus(key), "size": 1, "eTag": "0"}},
+    }]})
+
+
+def upload_event(bucket: str, key: str) -> dict:
+    """What the resize function gets from the uploads queue when S3 notifies it."""
+    return sqs_event([s3_notification(bucket, key)])
 
 
 def sqs_event(bodies: list[str]) -> dict:

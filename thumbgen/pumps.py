@@ -1,15 +1,16 @@
 """Event pumps: play Lambda's event sources and call the app's real handler wrappers.
 
-- SQS (S3 notifications) -> resize handler, one S3 record per invocation
+- SQS uploads queue (S3 notifications, "complete" messages) -> resize, in worker processes
+- SQS uploads dead-letter queue -> fail_dead_uploads
 - DynamoDB stream        -> stream handler, a batch of records per invocation
 - SQS (webhook tasks)    -> delivery handler, one message per invocation, concurrently
+- a timer                -> sweep_stuck_images (EventBridge's schedule)
 
 Like Lambda, a message is deleted only when its invocation returns; if it raises, SQS
 makes it visible again and its redrive policy ends the retries in a dead-letter queue.
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -31,10 +32,12 @@ class SqsPump(threading.Thread):
     """Long-polls a queue and invokes a handler per message in a worker pool."""
 
     def __init__(self, sqs: Any, queue_url: str, queue_arn: str, name: str,
-                 to_events: Callable[[dict, str], list[dict]], handler: Handler, workers: int):
+                 to_events: Callable[[dict, str], list[dict]], handler: Handler, workers: int,
+                 after_invoke: Callable[[], None] | None = None):
         super().__init__(name=f"pump-{name}", daemon=True)
         self._sqs, self._url, self._arn = sqs, queue_url, queue_arn
         self._to_events, self._handler = to_events, handler
+        self._after_invoke = after_invoke
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
         self._slots = threading.Semaphore(workers)
         self._halt = threading.Event()
@@ -63,22 +66,12 @@ class SqsPump(threading.Thread):
             for event in self._to_events(message, self._arn):
                 self._handler(event, _context(self.name))
             self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
-        except Exception:
-            log.exception("%s: invocation failed; the message will be retried", self.name)
+        except Exception as exc:
+            log.warning("%s: invocation failed (%s); the message will be retried", self.name, exc)
         finally:
             self._slots.release()
-
-
-def s3_notification_events(message: dict, _arn: str) -> list[dict]:
-    """An S3 -> SQS notification body as S3 would invoke Lambda: one record each."""
-    try:
-        body = json.loads(message["Body"])
-    except ValueError:
-        log.warning("dropping a non-JSON S3 notification")
-        return []
-    if not isinstance(body, dict) or body.get("Event") == "s3:TestEvent":
-        return []
-    return [{"Records": [record]} for record in body.get("Records", [])]
+            if self._after_invoke is not None:
+                self._after_invoke()
 
 
 def sqs_lambda_events(message: dict, arn: str) -> list[dict]:
@@ -174,3 +167,24 @@ class StreamPump(threading.Thread):
                 if self._halt.wait(min(2 ** attempt * 0.1, 2)):
                     return
         log.error("skipping a stream batch of %d records after %d attempts", len(records), self._max_retries)
+
+
+class Schedule(threading.Thread):
+    """Invokes a handler every `every` seconds, as an EventBridge rate schedule does."""
+
+    def __init__(self, handler: Handler, name: str, every: float):
+        super().__init__(name=f"schedule-{name}", daemon=True)
+        self._handler, self._every = handler, every
+        self._halt = threading.Event()
+
+    def stop(self) -> None:
+        self._halt.set()
+
+    def run(self) -> None:
+        while not self._halt.wait(self._every):
+            try:
+                self._handler({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events",
+                               "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                               "resources": [], "detail": {}}, _context(self.name))
+            except Exception:
+                log.exception("%s failed", self.name)

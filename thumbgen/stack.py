@@ -26,6 +26,7 @@ from botocore.config import Config
 
 from chalicelib.config import SETTING_NAMES, Settings
 from thumbgen import pumps, resources, users
+from thumbgen.workers import WorkerPool
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_USER = "demo"
@@ -36,7 +37,13 @@ LOCAL_DEFAULTS = {
     "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
     "WEBHOOK_RETRY_SCHEDULE": "2,5,10,30",
     "PROCESSING_LEASE_SECONDS": "8",
+    "STUCK_AFTER_SECONDS": "60",
 }
+# The resize's timeout here (the worker is killed after it, as Lambda kills a function):
+# shorter than the lease (8 s), itself shorter than the uploads queue's visibility timeout
+# (10 s), as on AWS (60 s < 70 s < 120 s).
+LOCAL_RESIZE_TIMEOUT = 6.0
+LOCAL_SWEEP_INTERVAL = 15.0
 
 log = logging.getLogger("thumbgen.stack")
 
@@ -82,6 +89,7 @@ class LocalStack:
     webhook_secret: str = field(default_factory=new_webhook_secret)
     extra_env: dict[str, str] = field(default_factory=dict)
     demo_password: str | None = None
+    resize_workers: int = field(default_factory=lambda: max(2, os.cpu_count() or 2))
     _threads: list[Any] = field(default_factory=list, init=False)
 
     @property
@@ -127,22 +135,26 @@ class LocalStack:
         os.environ.update(self._environment())
         app_module = self._import_app()
         self._start_api(app_module)
+        self._resize = WorkerPool("resize_upload", self.resize_workers, {}, timeout=LOCAL_RESIZE_TIMEOUT)
         sqs = self.client("sqs")
+        stream = pumps.StreamPump(self.client("dynamodbstreams"), self.resources.stream_arn,
+                                  app_module.on_image_change)
+        r = self.resources
         self._threads = [
-            pumps.SqsPump(sqs, self.resources.upload_queue_url, self.resources.upload_queue_arn, "resize",
-                          pumps.s3_notification_events, app_module.resize_upload, workers=2),
-            pumps.StreamPump(self.client("dynamodbstreams"), self.resources.stream_arn,
-                             app_module.on_image_change),
-            pumps.SqsPump(self.client("sqs"), self.resources.webhook_queue_url,
-                          self.resources.webhook_queue_arn, "webhooks",
+            pumps.SqsPump(sqs, r.upload_queue_url, r.upload_queue_arn, "resize", pumps.sqs_lambda_events,
+                          self._resize.invoke, workers=self.resize_workers, after_invoke=stream.wake),
+            pumps.SqsPump(self.client("sqs"), r.upload_dlq_url, r.upload_dlq_arn, "dead-uploads",
+                          pumps.sqs_lambda_events, app_module.fail_dead_uploads, workers=1),
+            stream,
+            pumps.SqsPump(self.client("sqs"), r.webhook_queue_url, r.webhook_queue_arn, "webhooks",
                           pumps.sqs_lambda_events, app_module.deliver_webhook, workers=16),
+            pumps.Schedule(app_module.sweep_stuck_images, "sweep", every=LOCAL_SWEEP_INTERVAL),
         ]
         # Stand-in for the stream's push: the app's table writes nudge the stream pump.
         from chalicelib import aws
 
-        aws.resource("dynamodb").meta.client.meta.events.register(
-            "after-call.dynamodb", self._threads[1].wake
-        )
+        aws.resource("dynamodb").meta.client.meta.events.register("after-call.dynamodb", stream.wake)
+        self._resize.warm()
         for thread in self._threads:
             thread.start()
         self._wait_healthy()
@@ -224,6 +236,8 @@ class LocalStack:
             thread.stop()
         for thread in self._threads:
             thread.join(timeout=3)
+        if getattr(self, "_resize", None):
+            self._resize.close()
         if getattr(self, "_api", None):
             self._api.shutdown()
         if getattr(self, "_moto", None):

@@ -10,7 +10,7 @@ import json
 import boto3
 import pytest
 
-from tests.conftest import put_upload, queue_messages, sub_of
+from tests.conftest import put_upload, queue_messages, sub_of, upload_event
 from tests.imagegen import make_jpeg
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
@@ -191,8 +191,7 @@ def test_delete_removes_the_record_and_every_object(client, aws):
     image = create(client)
     image_id = image["id"]
     put_upload(aws, image_id, make_jpeg(800, 600))
-    client.lambda_.invoke("resize_upload", client.events.generate_s3_event(
-        bucket=aws.bucket, key=f"uploads/{image_id}"))
+    client.lambda_.invoke("resize_upload", upload_event(aws.bucket, f"uploads/{image_id}"))
     s3 = boto3.client("s3")
     before = s3.list_objects_v2(Bucket=aws.bucket)["KeyCount"]
     assert before == 4
@@ -247,7 +246,7 @@ def test_a_slot_frees_when_the_upload_starts_processing_or_the_image_is_deleted(
     assert call(client, "POST", "/images", body).status_code == 429
     old = table.get_item(Key={"id": first})["Item"]
     put_upload(aws, first, make_jpeg(64, 48))
-    client.lambda_.invoke("resize_upload", client.events.generate_s3_event(bucket=aws.bucket, key=f"uploads/{first}"))
+    client.lambda_.invoke("resize_upload", upload_event(aws.bucket, f"uploads/{first}"))
     new = table.get_item(Key={"id": first})["Item"]
     client.lambda_.invoke("on_image_change", stream_records(aws, (old, new)))
     third = create(client)["id"]

@@ -1,4 +1,6 @@
-"""Our own failures (S3 or DynamoDB trouble) are retried a bounded number of times."""
+"""Our own failures (S3 or DynamoDB trouble, dead workers) end every image within a bound:
+retries are bounded, a live lease makes a duplicate wait instead of vanishing, and what
+the queue gives up on, or what stays processing too long, ends failed."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -47,10 +49,12 @@ def test_a_claim_held_by_a_live_worker_is_not_taken_over(aws):
     records = ImageRecords(table)
     now = images.iso(datetime.now(timezone.utc))
     long_ago = images.iso(datetime.now(timezone.utc) - timedelta(minutes=10))
-    assert records.start_processing("img-2", now, long_ago) is not None
-    assert records.start_processing("img-2", now, long_ago) is None  # still fresh
+    assert records.start_processing("img-2", now, long_ago)[0] is not None
+    refused, seen = records.start_processing("img-2", now, long_ago)  # still fresh
+    assert refused is None and seen["status"] == "processing"
     later = images.iso(datetime.now(timezone.utc) + timedelta(minutes=10))
-    assert records.start_processing("img-2", later, later) is not None  # lease ran out
+    claimed, _ = records.start_processing("img-2", later, later)  # lease ran out
+    assert claimed is not None and claimed["processingTries"] == 2
 
 
 def test_an_attempt_whose_sender_died_is_taken_over_once_stale(aws):
@@ -70,3 +74,93 @@ def test_an_attempt_whose_sender_died_is_taken_over_once_stale(aws):
     assert records.record_attempt("img-3", wid, 1, 1, {"status": "delivered", "lastStatusCode": 204}, t0)
     assert records.claim_attempt("img-3", wid, 1, 1, "2026-01-02T00:00:00.000Z", "2026-01-01T23:00:00.000Z") is None
     assert records.claim_attempt("img-3", wid, 1, 2, "2026-01-02T00:00:00.000Z", "2026-01-01T23:00:00.000Z") is None
+
+
+class GoodStorage:
+    """S3 with one small JPEG under every key; records what was written and deleted."""
+
+    def __init__(self):
+        from tests.imagegen import make_jpeg
+
+        self.data, self.written, self.deleted = make_jpeg(64, 48), [], []
+
+    def read_upload(self, key, max_bytes):
+        return len(self.data), self.data
+
+    def put_object(self, key, data, content_type):
+        self.written.append(key)
+
+    def delete_keys(self, keys, prefix=None):
+        self.deleted.append((sorted(keys), prefix))
+
+
+def test_a_duplicate_delivery_during_a_live_lease_is_handed_back_to_the_queue(aws):
+    from chalicelib.processing import ClaimHeld
+
+    table = boto3.resource("dynamodb").Table(aws.table)
+    pending_item(table, "img-4")
+    records = ImageRecords(table)
+    records.start_processing("img-4", images.iso(datetime.now(timezone.utc)), "2000-01-01T00:00:00.000Z")
+    processor = UploadProcessor(records, GoodStorage(), Settings.from_env({}))
+    with pytest.raises(ClaimHeld):  # not "skipped": the worker holding it may be dead
+        processor.process("uploads/img-4")
+
+
+def test_an_image_that_kills_its_worker_every_time_ends_failed(aws):
+    table = boto3.resource("dynamodb").Table(aws.table)
+    pending_item(table, "img-5")
+    table.update_item(Key={"id": "img-5"}, UpdateExpression="SET processingTries = :n",
+                      ExpressionAttributeValues={":n": images.MAX_PROCESSING_TRIES})
+    storage = GoodStorage()
+    processor = UploadProcessor(ImageRecords(table), storage, Settings.from_env({}))
+    assert processor.process("uploads/img-5") == "failed"  # the claim counted the dead tries
+    item = table.get_item(Key={"id": "img-5"})["Item"]
+    assert item["error"]["code"] == "internal_error" and "activeState" not in item
+    assert storage.written == []  # no further try at rendering it
+
+
+def test_a_resize_finishing_after_a_delete_cleans_up_after_itself(aws):
+    table = boto3.resource("dynamodb").Table(aws.table)
+    pending_item(table, "img-6")
+    storage = GoodStorage()
+
+    def delete_meanwhile(point, image_id):
+        if point == "before_outcome":
+            table.delete_item(Key={"id": image_id})
+
+    processor = UploadProcessor(ImageRecords(table), storage, Settings.from_env({}), checkpoint=delete_meanwhile)
+    assert processor.process("uploads/img-6") == "deleted"
+    assert "Item" not in table.get_item(Key={"id": "img-6"})  # not brought back
+    [(keys, prefix)] = storage.deleted
+    assert set(storage.written) < set(keys) and "uploads/img-6" in keys and prefix == "thumbnails/img-6/"
+
+
+@pytest.mark.parametrize("status", ["pending_upload", "processing"])
+def test_giving_up_fails_an_unfinished_image_with_its_webhook(aws, status):
+    table = boto3.resource("dynamodb").Table(aws.table)
+    pending_item(table, "img-7")
+    table.update_item(Key={"id": "img-7"}, UpdateExpression="SET #s = :s, webhookUrl = :u",
+                      ExpressionAttributeNames={"#s": "status"},
+                      ExpressionAttributeValues={":s": status, ":u": "https://hooks.example/x"})
+    processor = UploadProcessor(ImageRecords(table), GoodStorage(), Settings.from_env({}))
+    assert processor.give_up("img-7", "gave up") == "failed"
+    item = table.get_item(Key={"id": "img-7"})["Item"]
+    assert item["status"] == "failed" and item["error"] == {"code": "internal_error", "message": "gave up"}
+    assert item["webhook"]["id"] == "msg_img-7_failed" and item["webhook"]["status"] == "pending"
+    assert processor.give_up("img-7", "again") == "nothing_to_do"
+
+
+def test_the_sweeper_fails_only_images_processing_past_the_bound(aws, capsys):
+    from chalicelib.sweeper import Sweeper
+
+    table = boto3.resource("dynamodb").Table(aws.table)
+    records = ImageRecords(table)
+    for image_id, started in (("img-old", "2026-01-01T00:00:00.000Z"), ("img-new", "2026-01-01T00:09:00.000Z")):
+        pending_item(table, image_id)
+        records.start_processing(image_id, started, "2000-01-01T00:00:00.000Z")
+    pending_item(table, "img-pending")
+    now = datetime(2026, 1, 1, 0, 10, tzinfo=timezone.utc)
+    processor = UploadProcessor(records, GoodStorage(), Settings.from_env({}), now=lambda: now)
+    assert Sweeper(records, processor, 300, "test", now=lambda: now).sweep() == ["img-old"]
+    statuses = {i: table.get_item(Key={"id": i})["Item"]["status"] for i in ("img-old", "img-new", "img-pending")}
+    assert statuses == {"img-old": "failed", "img-new": "processing", "img-pending": "pending_upload"}

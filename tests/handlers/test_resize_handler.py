@@ -8,7 +8,7 @@ import boto3
 import pytest
 from PIL import Image
 
-from tests.conftest import put_upload
+from tests.conftest import put_upload, upload_event
 from tests.imagegen import make_gif, make_jpeg, make_png, make_png_bomb_header, make_truncated_jpeg
 
 
@@ -19,7 +19,7 @@ def create(client, content_type="image/jpeg", size=1000, **extra):
 
 
 def run_resize(client, aws, image_id):
-    event = client.events.generate_s3_event(bucket=aws.bucket, key=f"uploads/{image_id}")
+    event = upload_event(aws.bucket, f"uploads/{image_id}")
     client.lambda_.invoke("resize_upload", event)
     return json.loads(client.http.get(f"/images/{image_id}").body)
 
@@ -82,17 +82,83 @@ def test_a_duplicate_event_changes_nothing(client, aws):
     assert first["metadata"]["completedAt"] == second["metadata"]["completedAt"]
 
 
-def test_objects_without_a_record_are_ignored(client, aws):
+def test_objects_without_a_record_are_removed_and_nothing_is_recorded(client, aws):
     put_upload(aws, "not-a-registered-id", make_jpeg(64, 48))
-    event = client.events.generate_s3_event(bucket=aws.bucket, key="uploads/not-a-registered-id")
+    event = upload_event(aws.bucket, "uploads/not-a-registered-id")
     client.lambda_.invoke("resize_upload", event)  # must not raise
-    event = client.events.generate_s3_event(bucket=aws.bucket, key="uploads/a/b/c")
+    event = upload_event(aws.bucket, "uploads/a/b/c")
     client.lambda_.invoke("resize_upload", event)
     table = boto3.resource("dynamodb").Table(aws.table)
     assert "Item" not in table.get_item(Key={"id": "not-a-registered-id"})
+    assert boto3.client("s3").list_objects_v2(Bucket=aws.bucket)["KeyCount"] == 0
 
 
 def test_event_for_a_vanished_object_fails_the_image(client, aws):
     image_id = create(client)
     item = run_resize(client, aws, image_id)  # nothing was uploaded under that key
     assert item["status"] == "failed"
+
+
+def complete(client, image_id):
+    response = client.http.post(f"/images/{image_id}/complete")
+    return response.status_code, json.loads(response.body)
+
+
+def test_complete_starts_the_resize_through_the_uploads_queue(client, aws):
+    from tests.conftest import queue_messages, sqs_event
+
+    image_id = create(client)
+    status, body = complete(client, image_id)
+    assert status == 409 and body["error"]["code"] == "upload_missing"  # nothing PUT yet
+    put_upload(aws, image_id, make_jpeg(640, 480))
+    status, body = complete(client, image_id)
+    assert status == 202 and body["id"] == image_id and body["status"] == "pending_upload"
+    messages = [m["Body"] for m in queue_messages(aws, aws.upload_queue_url)]
+    # S3's own notification (moto sends it too) and ours, naming the same key
+    assert [json.loads(b).get("type") for b in messages].count("thumbgen.upload_complete") == 1
+    for body in messages:
+        client.lambda_.invoke("resize_upload", sqs_event([body]))
+    status, body = complete(client, image_id)
+    assert status == 200 and body["status"] == "completed" and len(body["thumbnails"]) == 3
+    assert queue_messages(aws, aws.upload_queue_url) == []  # a final image starts nothing
+
+
+def test_complete_and_the_s3_event_racing_make_one_outcome(client, aws):
+    from tests.conftest import queue_messages, sqs_event
+
+    image_id = create(client)
+    put_upload(aws, image_id, make_jpeg(640, 480))
+    complete(client, image_id)
+    complete(client, image_id)  # called twice
+    bodies = [m["Body"] for m in queue_messages(aws, aws.upload_queue_url)]  # S3's and 2 of ours
+    named = [b for b in bodies if f"uploads/{image_id}" in b]
+    assert len(named) == 3
+    outcomes = set()
+    for body in named:
+        client.lambda_.invoke("resize_upload", sqs_event([body]))
+        outcomes.add(json.loads(client.http.get(f"/images/{image_id}").body)["metadata"]["completedAt"])
+    assert len(outcomes) == 1
+
+
+def test_complete_of_another_users_image_is_not_found(client, aws):
+    image_id = create(client)
+    put_upload(aws, image_id, make_jpeg(64, 48))
+    response = client.as_user("bob").http.post(f"/images/{image_id}/complete")
+    assert response.status_code == 404
+
+
+def test_malformed_upload_messages_are_dropped_not_retried(client, aws):
+    from tests.conftest import sqs_event
+
+    for body in ("not json", "[]", '{"Records": [{"eventName": "ObjectCreated:Put"}]}',
+                 '{"type": "thumbgen.upload_complete", "key": 5}', '{"Event": "s3:TestEvent"}'):
+        client.lambda_.invoke("resize_upload", sqs_event([body]))  # must not raise
+
+
+def test_dead_lettered_uploads_end_failed(client, aws):
+    from tests.conftest import s3_notification, sqs_event
+
+    image_id = create(client)
+    client.lambda_.invoke("fail_dead_uploads", sqs_event([s3_notification(aws.bucket, f"uploads/{image_id}")]))
+    body = json.loads(client.http.get(f"/images/{image_id}").body)
+    assert body["status"] == "failed" and body["error"]["code"] == "internal_error"

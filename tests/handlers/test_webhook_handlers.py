@@ -11,6 +11,7 @@ import boto3
 import pytest
 from standardwebhooks import Webhook
 
+from chalicelib.queues import DeliveryTask
 from tests.conftest import TEST_SECRET, queue_messages, sqs_event, sub_of
 from thumbgen.receiver import Reply, WebhookReceiver
 
@@ -155,8 +156,11 @@ def test_410_gone_stops_and_dead_letters(local_client, aws, receiver):
     assert queue_messages(aws) == []
     state = item(aws)["webhook"]
     assert state["status"] == "failed" and state["lastStatusCode"] == 410
-    [dead] = queue_messages(aws, aws.webhook_dlq_url)
-    assert json.loads(dead["Body"])["imageId"] == IMAGE_ID
+    [dead] = queue_messages(aws, aws.webhook_dlq_url, attributes=True)
+    # one shape in the dead-letter queue: the delivery task itself, replayable as is,
+    # with why it ended in message attributes
+    assert DeliveryTask.from_json(dead["Body"]) == DeliveryTask(IMAGE_ID, f"msg_{IMAGE_ID}_completed", 1, 1)
+    assert dead["MessageAttributes"]["thumbgen-lastStatusCode"]["StringValue"] == "410"
 
 
 def test_schedule_exhausted_ends_failed(make_client, aws, receiver):
