@@ -13,7 +13,9 @@ Contract (DESIGN.md, "Limits and rules" and "Thumbnails"):
 - JPEG in -> JPEG out, PNG in -> PNG out (alpha kept); no EXIF/GPS/XMP/comment/ICC in the
   output; an embedded ICC profile is converted to sRGB (what sharp does by default).
 
-Thread-safe: no module state is mutated, every call works on its own objects.
+Thread-safe: no module state is mutated, every call works on its own objects. Two
+process-wide library settings are made once, at import: libvips' operation cache is off,
+and Pillow's encoder buffer (ImageFile.MAXBLOCK) holds the largest possible JPEG thumbnail.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import struct
 from dataclasses import dataclass
 
 import pyvips
-from PIL import Image, ImageChops, ImageCms
+from PIL import Image, ImageChops, ImageCms, ImageFile
 
 # libvips' operation cache would keep decoded uploads alive between invocations.
 pyvips.cache_set_max(0)
@@ -54,6 +56,27 @@ JPEG_SUBSAMPLING = 0
 # zlib level for PNG thumbnails (Pillow filters adaptively at every level). Measured on a
 # 400x300 thumbnail: level 2 is ~3x faster than 6 (17 vs 42-64 ms) for files 2% larger.
 PNG_COMPRESS_LEVEL = 2
+
+
+def jpeg_size_bound(width: int, height: int) -> int:
+    """The largest a JPEG of `width` x `height` can be, at any quality and subsampling:
+    libjpeg-turbo's tj3JPEGBufSize for 4:4:4 colour, the worst case (2 bytes per sample
+    over whole 8x8 blocks, plus 2 KB for the markers)."""
+    return (-(-width // 8) * 8) * (-(-height // 8) * 8) * 3 * 2 + 2048
+
+
+# JPEG thumbnails use optimized Huffman tables (~3% smaller on the bench set). With
+# optimize=True libjpeg writes the whole entropy-coded scan inside jpeg_finish_compress,
+# which cannot suspend on a full output buffer ("Suspension not allowed here"), so Pillow
+# must hand it one buffer that holds the entire file. JpegImagePlugin._save sizes that at
+# 1 byte per pixel below quality 95, floored at ImageFile.MAXBLOCK (64 KiB): too small for
+# a 400x300 4:4:4 thumbnail of grain, gravel or noise, which takes up to ~1.8 bytes per
+# pixel at Q85 and failed with "broken data stream when writing image file". MAXBLOCK is
+# Pillow's documented knob for this ("user code may set this"); raised once, here, to the
+# bound for the largest box, every thumbnail fits. (It is also Pillow's read block when
+# decoding a JPEG: measured no change in time, ~1 MB more peak memory.)
+JPEG_ENCODER_BUFFER = max(jpeg_size_bound(w, h) for w, h in THUMBNAIL_SIZES)  # 731,648 bytes
+ImageFile.MAXBLOCK = max(ImageFile.MAXBLOCK, JPEG_ENCODER_BUFFER)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"

@@ -2,7 +2,9 @@
 
 Content is photo-like rather than noise: smooth gradients, blurred texture, hard-edged
 shapes, fine stripes and sensor-like grain, so codecs and resamplers behave as on real
-uploads. Every builder is a pure function of its arguments.
+uploads. `grain` is the opposite: high-entropy content (noise, confetti, gravel, high-ISO
+grain) whose thumbnails stay high-detail, the worst case for the thumbnail encoders.
+Every builder is a pure function of its arguments.
 
 Sizes are always the DISPLAYED size: with an EXIF orientation the stored pixels are laid
 out so that, once the orientation is applied, the picture is `width` x `height` and looks
@@ -14,8 +16,10 @@ import io
 import random
 import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 
-from PIL import Image, ImageChops, ImageDraw
+from PIL import Image, ImageChops, ImageDraw, ImageFile, ImageOps
 
 QUADRANT_COLOURS = {  # displayed position -> colour, for orientation checks
     "top_left": (220, 30, 30),
@@ -83,6 +87,55 @@ def scene(width: int, height: int, *, seed: int = 0, grain: float = 12.0, textur
     return base
 
 
+GRAIN_KINDS = ("noise", "confetti", "gravel", "iso")
+
+
+def _cells(size: tuple[int, int], feature: int, bands: int, rng: random.Random) -> Image.Image:
+    """Uniform random samples, each held over a `feature` x `feature` square (hard edges)."""
+    small = (max(1, -(-size[0] // feature)), max(1, -(-size[1] // feature)))
+    cells = _noise(small, bands, 255, rng)
+    return cells if small == size else cells.resize(size, Image.Resampling.NEAREST)
+
+
+def grain(width: int, height: int, kind: str = "noise", *, seed: int = 0, feature: int = 1) -> Image.Image:
+    """High-entropy RGB content; `feature` is the size of its finest detail in pixels.
+
+    - "noise": independent uniform RGB samples (the entropy maximum for natural content);
+    - "confetti": saturated specks of 8 colours over ~40 % of a soft gradient
+      (salt-and-pepper; binary samples make the largest JPEG coefficients);
+    - "gravel": five octaves of hard-edged stones, `feature` to 16 x `feature`, lightly tinted;
+    - "iso": strong luminance and chroma noise over a smooth photo-like gradient.
+
+    With `feature` about the source size / 400, the detail survives into the 400 x 300
+    thumbnail while the file stays compressible (large sources under the upload limit).
+    """
+    if kind not in GRAIN_KINDS:
+        raise ValueError(f"kind must be one of {GRAIN_KINDS}")
+    rng, size = random.Random(seed), (width, height)
+    if kind == "noise":
+        return _cells(size, feature, 3, rng)
+    ramp = Image.linear_gradient("L").resize(size, Image.Resampling.BILINEAR)
+    mirrored = ramp.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    smooth = Image.merge("RGB", (ramp, mirrored, ramp.point(lambda v: 64 + v // 2)))
+    if kind == "confetti":
+        specks = _cells(size, feature, 3, rng).point(lambda v: 255 if v >= 128 else 0)
+        mask = _cells(size, feature, 1, rng).point(lambda v: 255 if v < 102 else 0)
+        return Image.composite(specks, smooth, mask)
+    if kind == "gravel":
+        stones = _cells(size, feature, 1, rng)
+        for octave in range(1, 5):
+            layer = _cells(size, feature << octave, 1, rng)
+            stones = Image.blend(stones, layer, 1 / (octave + 1))  # running mean: equal weights
+        stones = ImageOps.autocontrast(stones, cutoff=1)
+        tint = (stones, stones.point(lambda v: v * 9 // 10), stones.point(lambda v: v * 3 // 4))
+        tinted = Image.merge("RGB", tint)
+        return ImageChops.add(tinted, _cells(size, feature, 3, rng).point(lambda v: v // 6))
+    luma = _cells(size, feature, 1, rng).point(lambda v: v * 90 // 255).convert("RGB")
+    chroma = _cells(size, feature, 3, rng).point(lambda v: v * 60 // 255)
+    noisy = ImageChops.add(ImageChops.add(smooth, luma), chroma)
+    return ImageChops.subtract(noisy, _cells(size, feature, 3, rng).point(lambda v: v * 75 // 255))
+
+
 def quadrants(width: int, height: int) -> Image.Image:
     """Four solid colour blocks (see QUADRANT_COLOURS): shows any rotation or flip."""
     img = Image.new("RGB", (width, height))
@@ -95,9 +148,12 @@ def quadrants(width: int, height: int) -> Image.Image:
     return img
 
 
-def picture(width: int, height: int, content: str = "photo", seed: int = 0) -> Image.Image:
-    """content: "photo" (scene), "quadrants", or "flat" (quadrants with soft gradients:
-    compresses to almost nothing, for huge-dimension inputs)."""
+def picture(width: int, height: int, content: str = "photo", seed: int = 0, feature: int = 1) -> Image.Image:
+    """content: "photo" (scene), "quadrants", "flat" (quadrants with soft gradients:
+    compresses to almost nothing, for huge-dimension inputs), or a GRAIN_KINDS name
+    (high-entropy `grain` with detail of `feature` pixels)."""
+    if content in GRAIN_KINDS:
+        return grain(width, height, content, seed=seed, feature=feature)
     if content == "flat":
         ramp = Image.linear_gradient("L").resize((width, height), Image.Resampling.BILINEAR)
         return Image.blend(quadrants(width, height), ramp.convert("RGB"), 0.2)
@@ -129,13 +185,18 @@ def make_jpeg(
     seed: int = 0,
     comment: bytes | None = None,
     icc_profile: bytes | None = None,
+    feature: int = 1,
+    subsampling: int | None = None,
 ) -> bytes:
-    """A JPEG (mode RGB, L or CMYK -- CMYK written the Adobe way, inverted, as libjpeg does)."""
-    img = picture(width, height, content, seed)
+    """A JPEG (mode RGB, L or CMYK -- CMYK written the Adobe way, inverted, as libjpeg does).
+    `subsampling` 0/1/2 = 4:4:4/4:2:2/4:2:0 (None: Pillow's default, 4:2:0)."""
+    img = picture(width, height, content, seed, feature)
     if orientation in _INVERSE:
         img = img.transpose(_INVERSE[orientation])
     img = img.convert(mode)
     params: dict = {"quality": quality, "progressive": progressive}
+    if subsampling is not None:
+        params["subsampling"] = subsampling
     if orientation is not None or exif_gps:
         params["exif"] = make_exif(orientation=orientation, gps=exif_gps)
     if comment is not None:
@@ -143,8 +204,22 @@ def make_jpeg(
     if icc_profile is not None:
         params["icc_profile"] = icc_profile
     buf = io.BytesIO()
-    img.save(buf, "JPEG", **params)
+    with _whole_jpeg_buffer(img) if progressive else nullcontext():
+        img.save(buf, "JPEG", **params)
     return buf.getvalue()
+
+
+@contextmanager
+def _whole_jpeg_buffer(img: Image.Image) -> Iterator[None]:
+    """Pillow writes a progressive JPEG in one buffer of ~1 byte per pixel, too small for
+    grain (see chalicelib/imaging.py): allow the JPEG worst case, 2 bytes per sample.
+    Restored afterwards, so the engine is tested with its own setting only."""
+    before = ImageFile.MAXBLOCK
+    ImageFile.MAXBLOCK = max(before, 2 * img.width * img.height * len(img.getbands()) + 65536)
+    try:
+        yield
+    finally:
+        ImageFile.MAXBLOCK = before
 
 
 def with_alpha(img: Image.Image) -> Image.Image:
@@ -171,6 +246,7 @@ def make_png(
     seed: int = 0,
     orientation: int | None = None,
     low_byte: str = "noise",
+    feature: int = 1,
 ) -> bytes:
     """A PNG. Modes: 1, L, LA, P (palette), PA (palette + tRNS), RGB, RGBA, and 16 bits per
     sample I;16 (grey), LA;16, RGB;16, RGBA;16. `interlaced` writes Adam7 (8/16-bit modes).
@@ -179,7 +255,7 @@ def make_png(
         raise ValueError(f"mode must be one of {_PNG_MODES}")
     if interlaced and mode in ("1", "P", "PA"):
         raise ValueError("interlaced PNGs are written for 8/16-bit grey and colour modes only")
-    img = picture(width, height, content, seed)
+    img = picture(width, height, content, seed, feature)
     if orientation in _INVERSE:
         img = img.transpose(_INVERSE[orientation])
     exif = make_exif(orientation=orientation) if orientation is not None else None
@@ -190,7 +266,9 @@ def make_png(
     elif mode in ("LA", "RGBA"):
         out = with_alpha(img).convert(mode)
     else:
-        out = img.quantize(64, dither=Image.Dither.NONE)
+        # Median cut takes seconds on millions of distinct colours: octree for grain.
+        method = Image.Quantize.FASTOCTREE if content in GRAIN_KINDS else Image.Quantize.MEDIANCUT
+        out = img.quantize(64, method=method, dither=Image.Dither.NONE)
         if mode == "PA":  # palette entry 0 becomes fully transparent, a few more half
             out.info["transparency"] = bytes([0, 128, 128, 128])
     buf = io.BytesIO()
