@@ -8,9 +8,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Mapping
 
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from chalicelib import images
+
+_deserializer = TypeDeserializer()
 
 
 def plain_values(value: Any) -> Any:
@@ -40,11 +43,13 @@ class ImageRecords:
         item = response.get("Item")
         return plain_values(item) if item else None
 
-    def _update(self, image_id: str, expression: str, condition: str,
-                values: dict[str, Any], names: dict[str, str] | None = None,
-                returns: str = "ALL_NEW") -> dict[str, Any] | None:
-        """Conditional update; the new item ({} with returns="NONE"), or None when the
-        condition did not hold."""
+    def _write(self, image_id: str, expression: str, condition: str,
+               values: dict[str, Any], names: dict[str, str] | None = None,
+               returns: str = "ALL_NEW", old_on_failure: bool = False) -> tuple[bool, dict[str, Any]]:
+        """One conditional update: (True, the new item; {} with returns="NONE"), or (False,
+        the item as it was) when the condition did not hold. The old item is asked for only
+        with old_on_failure ({} otherwise, or when there is none); it comes with the failure
+        itself (ReturnValuesOnConditionCheckFailure), so it costs no read."""
         kwargs: dict[str, Any] = {
             "Key": {"id": image_id},
             "UpdateExpression": expression,
@@ -54,13 +59,22 @@ class ImageRecords:
         }
         if names:
             kwargs["ExpressionAttributeNames"] = names
+        if old_on_failure:
+            kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         try:
             response = self._table.update_item(**kwargs)
         except ClientError as exc:
             if _is_condition_failure(exc):
-                return None
+                # Raw attribute values: the resource layer converts only successful answers.
+                old = exc.response.get("Item") or {}
+                return False, plain_values({k: _deserializer.deserialize(v) for k, v in old.items()})
             raise
-        return plain_values(response.get("Attributes", {}))
+        return True, plain_values(response.get("Attributes", {}))
+
+    def _update(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        """Conditional update; the new item, or None when the condition did not hold."""
+        applied, item = self._write(*args, **kwargs)
+        return item if applied else None
 
     def _applied(self, *args: Any) -> bool:
         return self._update(*args, returns="NONE") is not None
@@ -128,17 +142,18 @@ class ImageRecords:
                   ":round": round_, ":pending": "pending"}
         names = {"#r": "round", "#st": "status"}
         fence = "webhook.id = :wid AND webhook.#r = :round AND webhook.#st = :pending"
-        claimed = self._update(
+        claimed, item = self._write(
             image_id,
             "SET webhook.attempts = :n, webhook.inFlight = :n, webhook.lastAttemptAt = :now",
             f"{fence} AND webhook.attempts = :prev",
-            values, names,
+            values, names, old_on_failure=True,
         )
-        if claimed is not None:
-            return claimed
+        if claimed:
+            return item
         # Rare path: the same attempt was claimed by a sender that died before recording
         # its result (the queue redelivers the message); take it over once it is stale.
-        webhook = (self.get(image_id) or {}).get("webhook") or {}
+        # The item comes with the failed condition: no second read, no GetItem permission.
+        webhook = item.get("webhook") or {}
         if webhook.get("inFlight") != attempt:
             return None
         del values[":prev"]
