@@ -123,6 +123,14 @@ def decide(statements: Sequence[Mapping[str, Any]], request: Request) -> Decisio
     return Decision(False, "no statement allows it")
 
 
+def resources_allowed(statements: Iterable[Mapping[str, Any]], action: str) -> list[str]:
+    """The Resource patterns of the Allow statements naming this action (for diagnostics)."""
+    return sorted({resource for s in statements
+                   if s["Effect"] == "Allow" and "Action" in s and "Resource" in s
+                   and any(wildcard_match(a, action, ignore_case=True) for a in as_list(s["Action"]))
+                   for resource in as_list(s["Resource"])})
+
+
 def unused_grants(statements: Iterable[Mapping[str, Any]], requests: Iterable[Request]) -> list[tuple[str, str]]:
     """(action, resource) pairs of Allow statements that no request exercised."""
     requests = list(requests)

@@ -18,7 +18,7 @@ import botocore.handlers
 import pytest
 from chalice.test import TestHTTPClient, TestLambdaClient
 
-from tests.iam.evaluate import UnsupportedPolicy, decide
+from tests.iam.evaluate import UnsupportedPolicy, decide, resources_allowed
 from tests.iam.recorder import Call, Recorder, running_function
 from tests.iam.stack import Stack, UnsupportedTemplate
 from tests.infra import cfn
@@ -56,8 +56,10 @@ def problems(calls: Iterable[Call]) -> list[str]:
             found.add(f"{call.function}: cannot check {call.request} ({call.operation}): {exc}")
             continue
         if not decision.allowed:
+            elsewhere = resources_allowed(statements, call.request.action)
+            hint = f"; it allows {call.request.action} on {', '.join(elsewhere)} only" if elsewhere else ""
             found.add(f"{call.function} ({role}) may not {call.request} "
-                      f"[{call.operation}]: {decision.reason}")
+                      f"[{call.operation}]: {decision.reason}{hint}")
     return sorted(found)
 
 

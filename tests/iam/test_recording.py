@@ -38,6 +38,14 @@ def test_presigned_urls_count_for_their_signer(aws, iam_calls):
                                "[s3.PutObject (presigned)]: no statement allows it"]
 
 
+def test_a_resource_the_role_does_not_name_is_shown_beside_those_it_does(aws, iam_calls):
+    with running_as("deliver_webhook", stage_environment(aws)):
+        boto3.client("sqs").send_message(QueueUrl=aws.upload_events_url, MessageBody="x")
+    [found] = problems(iam_calls.take())
+    assert found.endswith(f"no statement allows it; it allows sqs:SendMessage on "
+                          f"{aws.webhook_queue_arn}, {aws.webhook_queue_arn}-dlq only")
+
+
 def test_work_a_handler_hands_to_a_thread_pool_counts_for_it(aws, iam_calls):
     sqs = boto3.client("sqs")
     with ThreadPoolExecutor(max_workers=2) as pool:
