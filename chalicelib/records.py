@@ -35,7 +35,8 @@ def _is_condition_failure(exc: ClientError) -> bool:
 
 
 def _old_item(exc: ClientError) -> dict[str, Any]:
-    """The item a failed condition saw (ReturnValuesOnConditionCheckFailure=ALL_OLD)."""
+    """The item a failed condition saw (ReturnValuesOnConditionCheckFailure=ALL_OLD), as
+    raw attribute values: the resource layer converts only successful answers."""
     raw = exc.response.get("Item") or {}
     return plain_values({k: _deserializer.deserialize(v) for k, v in raw.items()})
 
@@ -158,11 +159,13 @@ class ImageRecords:
         item = response.get("Item")
         return plain_values(item) if item else None
 
-    def _update(self, image_id: str, expression: str, condition: str,
-                values: dict[str, Any], names: dict[str, str] | None = None,
-                returns: str = "ALL_NEW") -> dict[str, Any] | None:
-        """Conditional update; the new item ({} with returns="NONE"), or None when the
-        condition did not hold."""
+    def _write(self, image_id: str, expression: str, condition: str,
+               values: dict[str, Any], names: dict[str, str] | None = None,
+               returns: str = "ALL_NEW", old_on_failure: bool = False) -> tuple[bool, dict[str, Any]]:
+        """One conditional update: (True, the new item; {} with returns="NONE"), or (False,
+        the item as it was) when the condition did not hold. The old item is asked for only
+        with old_on_failure ({} otherwise, or when there is none); it comes with the failure
+        itself (ReturnValuesOnConditionCheckFailure), so it costs no read."""
         kwargs: dict[str, Any] = {
             "Key": {"id": image_id},
             "UpdateExpression": expression,
@@ -172,32 +175,29 @@ class ImageRecords:
         }
         if names:
             kwargs["ExpressionAttributeNames"] = names
+        if old_on_failure:
+            kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         try:
             response = self._table.update_item(**kwargs)
         except ClientError as exc:
             if _is_condition_failure(exc):
-                return None
+                return False, _old_item(exc)
             raise
-        return plain_values(response.get("Attributes", {}))
+        return True, plain_values(response.get("Attributes", {}))
+
+    def _update(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        """Conditional update; the new item, or None when the condition did not hold."""
+        applied, item = self._write(*args, **kwargs)
+        return item if applied else None
 
     def _applied(self, *args: Any) -> bool:
         return self._update(*args, returns="NONE") is not None
 
     def _update_or_old(self, image_id: str, expression: str, condition: str,
                        values: dict[str, Any], names: dict[str, str]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        """Conditional update: (the new item, {}), or (None, the item the condition saw:
-        {} when there is none) -- the refusal explains itself without a second read."""
-        try:
-            response = self._table.update_item(
-                Key={"id": image_id}, UpdateExpression=expression, ConditionExpression=condition,
-                ExpressionAttributeValues=values, ExpressionAttributeNames=names,
-                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if _is_condition_failure(exc):
-                return None, _old_item(exc)
-            raise
-        return plain_values(response.get("Attributes", {})), {}
+        """(the new item, {}), or (None, the item the condition saw: {} when there is none)."""
+        applied, item = self._write(image_id, expression, condition, values, names, old_on_failure=True)
+        return (item, {}) if applied else (None, item)
 
     # --- resize lifecycle -------------------------------------------------------------
 
@@ -284,17 +284,18 @@ class ImageRecords:
                   ":round": round_, ":pending": "pending"}
         names = {"#r": "round", "#st": "status"}
         fence = "webhook.id = :wid AND webhook.#r = :round AND webhook.#st = :pending"
-        claimed = self._update(
+        claimed, item = self._write(
             image_id,
             "SET webhook.attempts = :n, webhook.inFlight = :n, webhook.lastAttemptAt = :now",
             f"{fence} AND webhook.attempts = :prev",
-            values, names,
+            values, names, old_on_failure=True,
         )
-        if claimed is not None:
-            return claimed
+        if claimed:
+            return item
         # Rare path: the same attempt was claimed by a sender that died before recording
         # its result (the queue redelivers the message); take it over once it is stale.
-        webhook = (self.get(image_id) or {}).get("webhook") or {}
+        # The item comes with the failed condition: no second read, no GetItem permission.
+        webhook = item.get("webhook") or {}
         if webhook.get("inFlight") != attempt:
             return None
         del values[":prev"]

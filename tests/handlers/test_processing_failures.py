@@ -1,6 +1,8 @@
 """Our own failures (S3 or DynamoDB trouble, dead workers) end every image within a bound:
 retries are bounded, a live lease makes a duplicate wait instead of vanishing, and what
-the queue gives up on, or what stays processing too long, ends failed."""
+the queue gives up on, or what stays processing too long, ends failed.
+
+These call chalicelib directly; `running_as` holds those calls to the function's role."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -12,6 +14,8 @@ from chalicelib import images
 from chalicelib.config import Settings
 from chalicelib.processing import UploadProcessor
 from chalicelib.records import ImageRecords
+from tests.conftest import stage_environment
+from tests.iam.plugin import running_as
 
 
 class BrokenStorage:
@@ -34,13 +38,15 @@ def test_infrastructure_errors_are_retried_then_fail_with_internal_error(aws):
     pending_item(table, "img-1")
     processor = UploadProcessor(ImageRecords(table), BrokenStorage(), Settings.from_env({}))
     for attempt in range(images.MAX_PROCESSING_TRIES - 1):
-        with pytest.raises(ConnectionError):
+        with pytest.raises(ConnectionError), running_as("resize_upload", stage_environment(aws)):
             processor.process("uploads/img-1")  # raised: the event source retries
         assert table.get_item(Key={"id": "img-1"})["Item"]["status"] == "pending_upload"
-    assert processor.process("uploads/img-1") == "failed"
+    with running_as("resize_upload", stage_environment(aws)):
+        assert processor.process("uploads/img-1") == "failed"
     item = table.get_item(Key={"id": "img-1"})["Item"]
     assert item["status"] == "failed" and item["error"]["code"] == "internal_error"
-    assert processor.process("uploads/img-1") == "skipped"  # and never again
+    with running_as("resize_upload", stage_environment(aws)):
+        assert processor.process("uploads/img-1") == "skipped"  # and never again
 
 
 def test_a_claim_held_by_a_live_worker_is_not_taken_over(aws):
@@ -49,12 +55,13 @@ def test_a_claim_held_by_a_live_worker_is_not_taken_over(aws):
     records = ImageRecords(table)
     now = images.iso(datetime.now(timezone.utc))
     long_ago = images.iso(datetime.now(timezone.utc) - timedelta(minutes=10))
-    assert records.start_processing("img-2", now, long_ago)[0] is not None
-    refused, seen = records.start_processing("img-2", now, long_ago)  # still fresh
-    assert refused is None and seen["status"] == "processing"
-    later = images.iso(datetime.now(timezone.utc) + timedelta(minutes=10))
-    claimed, _ = records.start_processing("img-2", later, later)  # lease ran out
-    assert claimed is not None and claimed["processingTries"] == 2
+    with running_as("resize_upload", stage_environment(aws)):
+        assert records.start_processing("img-2", now, long_ago)[0] is not None
+        refused, seen = records.start_processing("img-2", now, long_ago)  # still fresh
+        assert refused is None and seen["status"] == "processing"
+        later = images.iso(datetime.now(timezone.utc) + timedelta(minutes=10))
+        claimed, _ = records.start_processing("img-2", later, later)  # lease ran out
+        assert claimed is not None and claimed["processingTries"] == 2
 
 
 def test_an_attempt_whose_sender_died_is_taken_over_once_stale(aws):
@@ -65,15 +72,16 @@ def test_an_attempt_whose_sender_died_is_taken_over_once_stale(aws):
     records = ImageRecords(table)
     wid = images.webhook_id("img-3", "completed")
     t0 = "2026-01-01T00:00:00.000Z"
-    assert records.claim_attempt("img-3", wid, 1, 1, t0, "2025-12-31T23:59:00.000Z") is not None
-    # the sender dies here; SQS redelivers the same task
-    assert records.claim_attempt("img-3", wid, 1, 1, "2026-01-01T00:00:10.000Z", "2025-12-31T23:59:10.000Z") is None
-    later = records.claim_attempt("img-3", wid, 1, 1, "2026-01-01T00:05:00.000Z", "2026-01-01T00:04:00.000Z")
-    assert later is not None and later["webhook"]["attempts"] == 1
-    # once recorded, the attempt is never sent again
-    assert records.record_attempt("img-3", wid, 1, 1, {"status": "delivered", "lastStatusCode": 204}, t0)
-    assert records.claim_attempt("img-3", wid, 1, 1, "2026-01-02T00:00:00.000Z", "2026-01-01T23:00:00.000Z") is None
-    assert records.claim_attempt("img-3", wid, 1, 2, "2026-01-02T00:00:00.000Z", "2026-01-01T23:00:00.000Z") is None
+    with running_as("deliver_webhook", stage_environment(aws)):
+        assert records.claim_attempt("img-3", wid, 1, 1, t0, "2025-12-31T23:59:00.000Z") is not None
+        # the sender dies here; SQS redelivers the same task
+        assert records.claim_attempt("img-3", wid, 1, 1, "2026-01-01T00:00:10.000Z", "2025-12-31T23:59:10.000Z") is None
+        later = records.claim_attempt("img-3", wid, 1, 1, "2026-01-01T00:05:00.000Z", "2026-01-01T00:04:00.000Z")
+        assert later is not None and later["webhook"]["attempts"] == 1
+        # once recorded, the attempt is never sent again
+        assert records.record_attempt("img-3", wid, 1, 1, {"status": "delivered", "lastStatusCode": 204}, t0)
+        assert records.claim_attempt("img-3", wid, 1, 1, "2026-01-02T00:00:00.000Z", "2026-01-01T23:00:00.000Z") is None
+        assert records.claim_attempt("img-3", wid, 1, 2, "2026-01-02T00:00:00.000Z", "2026-01-01T23:00:00.000Z") is None
 
 
 class GoodStorage:
@@ -102,8 +110,8 @@ def test_a_duplicate_delivery_during_a_live_lease_is_handed_back_to_the_queue(aw
     records = ImageRecords(table)
     records.start_processing("img-4", images.iso(datetime.now(timezone.utc)), "2000-01-01T00:00:00.000Z")
     processor = UploadProcessor(records, GoodStorage(), Settings.from_env({}))
-    with pytest.raises(ClaimHeld):  # not "skipped": the worker holding it may be dead
-        processor.process("uploads/img-4")
+    with pytest.raises(ClaimHeld), running_as("resize_upload", stage_environment(aws)):
+        processor.process("uploads/img-4")  # not "skipped": the worker holding it may be dead
 
 
 def test_an_image_that_kills_its_worker_every_time_ends_failed(aws):
@@ -113,7 +121,8 @@ def test_an_image_that_kills_its_worker_every_time_ends_failed(aws):
                       ExpressionAttributeValues={":n": images.MAX_PROCESSING_TRIES})
     storage = GoodStorage()
     processor = UploadProcessor(ImageRecords(table), storage, Settings.from_env({}))
-    assert processor.process("uploads/img-5") == "failed"  # the claim counted the dead tries
+    with running_as("resize_upload", stage_environment(aws)):
+        assert processor.process("uploads/img-5") == "failed"  # the claim counted the dead tries
     item = table.get_item(Key={"id": "img-5"})["Item"]
     assert item["error"]["code"] == "internal_error" and "activeState" not in item
     assert storage.written == []  # no further try at rendering it
@@ -129,7 +138,8 @@ def test_a_resize_finishing_after_a_delete_cleans_up_after_itself(aws):
             table.delete_item(Key={"id": image_id})
 
     processor = UploadProcessor(ImageRecords(table), storage, Settings.from_env({}), checkpoint=delete_meanwhile)
-    assert processor.process("uploads/img-6") == "deleted"
+    with running_as("resize_upload", stage_environment(aws)):
+        assert processor.process("uploads/img-6") == "deleted"
     assert "Item" not in table.get_item(Key={"id": "img-6"})  # not brought back
     [(keys, prefix)] = storage.deleted
     assert set(storage.written) < set(keys) and "uploads/img-6" in keys and prefix == "thumbnails/img-6/"
@@ -143,14 +153,16 @@ def test_giving_up_fails_an_unfinished_image_with_its_webhook(aws, status):
                       ExpressionAttributeNames={"#s": "status"},
                       ExpressionAttributeValues={":s": status, ":u": "https://hooks.example/x"})
     processor = UploadProcessor(ImageRecords(table), GoodStorage(), Settings.from_env({}))
-    assert processor.give_up("img-7", "gave up") == "failed"
+    with running_as("fail_dead_uploads", stage_environment(aws)):
+        assert processor.give_up("img-7", "gave up") == "failed"
     item = table.get_item(Key={"id": "img-7"})["Item"]
     assert item["status"] == "failed" and item["error"] == {"code": "internal_error", "message": "gave up"}
     assert item["webhook"]["id"] == "msg_img-7_failed" and item["webhook"]["status"] == "pending"
-    assert processor.give_up("img-7", "again") == "nothing_to_do"
+    with running_as("fail_dead_uploads", stage_environment(aws)):
+        assert processor.give_up("img-7", "again") == "nothing_to_do"
 
 
-def test_the_sweeper_fails_only_images_processing_past_the_bound(aws, capsys):
+def test_the_sweeper_fails_only_images_processing_past_the_bound(aws):
     from chalicelib.sweeper import Sweeper
 
     table = boto3.resource("dynamodb").Table(aws.table)
@@ -161,6 +173,7 @@ def test_the_sweeper_fails_only_images_processing_past_the_bound(aws, capsys):
     pending_item(table, "img-pending")
     now = datetime(2026, 1, 1, 0, 10, tzinfo=timezone.utc)
     processor = UploadProcessor(records, GoodStorage(), Settings.from_env({}), now=lambda: now)
-    assert Sweeper(records, processor, 300, "test", now=lambda: now).sweep() == ["img-old"]
+    with running_as("sweep_stuck_images", stage_environment(aws)):
+        assert Sweeper(records, processor, 300, "test", now=lambda: now).sweep() == ["img-old"]
     statuses = {i: table.get_item(Key={"id": i})["Item"]["status"] for i in ("img-old", "img-new", "img-pending")}
     assert statuses == {"img-old": "failed", "img-new": "processing", "img-pending": "pending_upload"}
