@@ -39,9 +39,14 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: str = "INFO", stream: Any = None) -> logging.Logger:
-    """Give the thumbgen logger its JSON handler once; later calls only set the level."""
+    """Give the thumbgen logger its JSON handler once; later calls only set the level.
+
+    Chalice names its app logger after the app ("thumbgen") and gives it a plain-text
+    handler: that one is replaced, so app.log writes JSON lines too."""
     logger = logging.getLogger(ROOT)
     if not any(getattr(h, "_thumbgen", False) for h in logger.handlers):
+        for other in list(logger.handlers):
+            logger.removeHandler(other)
         handler = logging.StreamHandler(stream or sys.stdout)
         handler.setFormatter(JsonFormatter())
         handler._thumbgen = True  # type: ignore[attr-defined]

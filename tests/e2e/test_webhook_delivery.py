@@ -60,7 +60,7 @@ def test_receiver_down_throughout_ends_failed_with_every_attempt_recorded(stack)
     assert state["lastError"] == "connection error" and state["nextAttemptAt"] is None
     dlq = stack.boto("sqs").get_queue_url(QueueName="thumbgen-webhooks-dlq")["QueueUrl"]
     dead = stack.boto("sqs").receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
-    assert any(json.loads(m["Body"])["imageId"] == image_id for m in dead)
+    assert any(json.loads(m["Body"])["image_id"] == image_id for m in dead)  # the task itself
 
 
 def test_hanging_receiver_is_timed_out_and_retried(stack, receiver):
