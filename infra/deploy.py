@@ -8,10 +8,13 @@ infra/thumbgen.yaml (an unchanged template is "No updates": nothing happens), (2
 stage's webhook secret from SSM Parameter Store (`/thumbgen/<stage>/webhook-secret`,
 SecureString), creating it on the first deploy, (3) renders the stage's Chalice config
 from the stack's outputs, the roles and the secret into build/deploy/<stage>/, (4) runs
-`chalice deploy --stage <stage>` there and prints the API URL.
+`chalice deploy --stage <stage>` there, (5) sets what Chalice cannot: the API's
+throttling, the stream mapping's retries and on-failure destination, the sweep's
+on-failure destination, and prints the API URL and how to get a token.
 
-Chalice's record of what it created stays in the repository's .chalice/deployed/
-(gitignored): keep it, `chalice deploy` needs it to update and `destroy` to delete.
+Chalice's record of what it created (.chalice/deployed/<stage>.json, gitignored) is kept
+in SSM too (`/thumbgen/<stage>/chalice-deployed`), so a deploy from a fresh checkout (CI)
+updates the stage instead of trying to create it again.
 Credentials and region come from the usual AWS environment (AWS_PROFILE, AWS_REGION, …).
 """
 from __future__ import annotations
@@ -23,18 +26,33 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from botocore.exceptions import WaiterError
+from botocore.exceptions import ClientError, WaiterError
+from chalice.config import Config
 
-from infra.project import (REPO, build_project, chalice_command, load_config, render_stage,
-                           require_python312)
+from infra.project import (API_THROTTLING, REPO, build_project, chalice_command,
+                           function_name, load_config, render_stage, require_python312)
 
 TEMPLATE = REPO / "infra" / "thumbgen.yaml"
 BUILD = REPO / "build" / "deploy"
 STATE = REPO / ".chalice"  # deployed/ and deployments/ live here, as with plain `chalice`
 NO_CHANGES = "No updates are to be performed"
+# Operator settings read from the environment -> stack parameters.
+PARAMETER_ENV = (("CORS_ORIGINS", "CorsAllowedOrigins"), ("LOG_RETENTION_DAYS", "LogRetentionDays"),
+                 ("ALARM_EMAIL", "AlarmEmail"),
+                 ("WEBHOOK_DLQ_ALARM_THRESHOLD", "WebhookDlqAlarmThreshold"))
+# A stream batch that still fails after this many retries (each half retried on its own,
+# BisectBatchOnFunctionError) is reported to the failures queue and skipped: the shard is
+# blocked while it retries, and a transient AWS error clears in far fewer.
+STREAM_MAX_RETRIES = 5
+# The sweep runs every 5 minutes: Lambda's two retries of a failed run are enough, and a run
+# older than the next one is pointless. Then it is reported to the failures queue.
+SWEEP_MAX_RETRIES = 2
+SWEEP_MAX_EVENT_AGE = 300
+SETTLE_ATTEMPTS, SETTLE_DELAY = 60, 2.0  # Lambda settles a new mapping within seconds
 
 
 def stack_name(stage: str) -> str:
@@ -45,14 +63,17 @@ def secret_parameter(stage: str) -> str:
     return f"/thumbgen/{stage}/webhook-secret"
 
 
+def record_parameter(stage: str) -> str:
+    return f"/thumbgen/{stage}/chalice-deployed"
+
+
 def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def stack_parameters(stage: str, env: dict[str, str]) -> list[dict[str, str]]:
     params = [{"ParameterKey": "Stage", "ParameterValue": stage}]
-    for variable, key in (("CORS_ORIGINS", "CorsAllowedOrigins"),
-                          ("LOG_RETENTION_DAYS", "LogRetentionDays")):
+    for variable, key in PARAMETER_ENV:
         if env.get(variable):
             params.append({"ParameterKey": key, "ParameterValue": env[variable]})
     return params
@@ -130,14 +151,133 @@ def webhook_secret(ssm: Any, stage: str) -> str:
     return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
 
 
-def api_url(state_dir: Path, stage: str) -> str | None:
+def deployed_rest_api(state_dir: Path, stage: str) -> dict[str, str] | None:
+    """The REST API of Chalice's record (rest_api_id, rest_api_url), if it made one."""
     deployed = state_dir / "deployed" / f"{stage}.json"
     if not deployed.exists():
         return None
     for resource in json.loads(deployed.read_text()).get("resources", []):
         if resource.get("name") == "rest_api":
-            return resource.get("rest_api_url")
+            return resource
     return None
+
+
+def api_url(state_dir: Path, stage: str) -> str | None:
+    api = deployed_rest_api(state_dir, stage)
+    return api.get("rest_api_url") if api else None
+
+
+def restore_chalice_record(ssm: Any, stage: str, state_dir: Path) -> bool:
+    """Write Chalice's record of the stage from SSM, the copy the last deploy left there."""
+    try:
+        value = ssm.get_parameter(Name=record_parameter(stage))["Parameter"]["Value"]
+    except ssm.exceptions.ParameterNotFound:
+        return False
+    path = state_dir / "deployed" / f"{stage}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(json.loads(value), indent=2) + "\n")
+    return True
+
+
+def save_chalice_record(ssm: Any, stage: str, state_dir: Path) -> bool:
+    """Keep Chalice's record in SSM (ARNs and ids only, no secret) for the next deploy."""
+    path = state_dir / "deployed" / f"{stage}.json"
+    if not path.exists():
+        return False
+    ssm.put_parameter(Name=record_parameter(stage), Type="String", Overwrite=True,
+                      Value=json.dumps(json.loads(path.read_text()), separators=(",", ":")),
+                      # Standard (4 KB) while it fits, advanced (8 KB) if it ever grows.
+                      Tier="Intelligent-Tiering")
+    return True
+
+
+def _when_settled(call: Callable[..., Any], sleep: Callable[[float], None], **kwargs: Any) -> Any:
+    """Lambda refuses changes while a function or mapping is still updating: wait, retry."""
+    for attempt in range(1, SETTLE_ATTEMPTS + 1):
+        try:
+            return call(**kwargs)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code not in ("ResourceInUseException", "ResourceConflictException") or attempt == SETTLE_ATTEMPTS:
+                raise
+            sleep(SETTLE_DELAY)
+
+
+def throttle_api(apigateway: Any, rest_api_id: str, api_stage: str, rate: int, burst: int) -> None:
+    """Every method of the stage: `rate` requests per second, bursts of `burst`."""
+    apigateway.update_stage(restApiId=rest_api_id, stageName=api_stage, patchOperations=[
+        {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": str(rate)},
+        {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": str(burst)},
+    ])
+
+
+def route_stream_failures(lambda_: Any, function: str, stream_arn: str, failures_arn: str,
+                          sleep: Callable[[float], None] = time.sleep) -> str:
+    """Bounded retries, bisected batches and an on-failure queue for the stream mapping."""
+    mappings = lambda_.list_event_source_mappings(
+        FunctionName=function, EventSourceArn=stream_arn)["EventSourceMappings"]
+    if len(mappings) != 1:
+        raise SystemExit(f"error: expected one mapping of {stream_arn} to {function}, "
+                         f"found {len(mappings)}")
+    uuid = mappings[0]["UUID"]
+    _when_settled(lambda_.update_event_source_mapping, sleep, UUID=uuid,
+                  MaximumRetryAttempts=STREAM_MAX_RETRIES, BisectBatchOnFunctionError=True,
+                  DestinationConfig={"OnFailure": {"Destination": failures_arn}})
+    return uuid
+
+
+def route_sweep_failures(lambda_: Any, function: str, failures_arn: str,
+                         sleep: Callable[[float], None] = time.sleep) -> None:
+    """The scheduled (asynchronous) runs of the sweep report their failures to the queue."""
+    _when_settled(lambda_.put_function_event_invoke_config, sleep, FunctionName=function,
+                  MaximumRetryAttempts=SWEEP_MAX_RETRIES,
+                  MaximumEventAgeInSeconds=SWEEP_MAX_EVENT_AGE,
+                  DestinationConfig={"OnFailure": {"Destination": failures_arn}})
+
+
+def configure_stage(session: Any, stage: str, outputs: dict[str, str], rest_api_id: str, *,
+                    config: dict[str, Any] | None = None,
+                    sleep: Callable[[float], None] = time.sleep) -> None:
+    """Step 5: what `chalice deploy` has no setting for, applied again on every deploy."""
+    config = load_config() if config is None else config
+    app = config["app_name"]
+    rate, burst = API_THROTTLING[stage]
+    api_stage = Config(chalice_stage=stage, config_from_disk=config).api_gateway_stage
+    throttle_api(session.client("apigateway"), rest_api_id, api_stage, rate, burst)
+    lambda_ = session.client("lambda")
+    route_stream_failures(lambda_, function_name(app, stage, "on_image_change"),
+                          outputs["TableStreamArn"], outputs["FailuresQueueArn"], sleep)
+    route_sweep_failures(lambda_, function_name(app, stage, "sweep_stuck_images"),
+                         outputs["FailuresQueueArn"], sleep)
+
+
+def summary(stage: str, outputs: dict[str, str], url: str | None, alarm_email: str = "") -> str:
+    """What was deployed, and how to make a user and call the API with its token."""
+    rate, burst = API_THROTTLING[stage]
+    pool, client = outputs["UserPoolId"], outputs["UserPoolClientId"]
+    alarms = (f"{outputs['AlarmTopicArn']} (mailing {alarm_email})" if alarm_email else
+              f"{outputs['AlarmTopicArn']} (no subscriber: set ALARM_EMAIL, or subscribe)")
+    return f"""
+thumbgen {stage} is deployed.
+  API:            {url}
+  throttling:     {rate} requests/s, bursts of {burst}
+  user pool:      {pool} (app client {client})
+  bucket:         {outputs['BucketName']}
+  table:          {outputs['TableName']}
+  upload queue:   {outputs['UploadQueueUrl']}
+  webhook queue:  {outputs['WebhookQueueUrl']}
+  dead letters:   {outputs['WebhookDlqUrl']}
+  alarms:         {alarms}
+  webhook secret: aws ssm get-parameter --with-decryption --name {secret_parameter(stage)} --query Parameter.Value --output text
+
+Create a user (administrators only), sign in and call the API (the token lasts 60 minutes):
+  read -rsp 'new password for alice: ' PASSWORD; echo
+  aws cognito-idp admin-create-user --user-pool-id {pool} --username alice --message-action SUPPRESS
+  aws cognito-idp admin-set-user-password --user-pool-id {pool} --username alice --password "$PASSWORD" --permanent
+  TOKEN=$(aws cognito-idp initiate-auth --client-id {client} --auth-flow USER_PASSWORD_AUTH \\
+      --auth-parameters "{{\\"USERNAME\\":\\"alice\\",\\"PASSWORD\\":\\"$PASSWORD\\"}}" \\
+      --query AuthenticationResult.AccessToken --output text)
+  curl -H "Authorization: Bearer $TOKEN" {url}images"""
 
 
 def empty_bucket(s3: Any, bucket: str) -> int:
@@ -197,17 +337,18 @@ def deploy(stage: str, *, build_dir: Path = BUILD, state_dir: Path = STATE) -> s
     account = session.client("sts").get_caller_identity()["Account"]
     print(f"deploying thumbgen {stage} to account {account}, region {session.region_name}")
     project, outputs = prepare(session, stage, build_dir=build_dir, state_dir=state_dir)
-    _chalice(project, session.region_name, "deploy", "--stage", stage)
-    url = api_url(state_dir, stage)
-    print(f"\nthumbgen {stage} is deployed.\n"
-          f"  API:            {url}\n"
-          f"  bucket:         {outputs['BucketName']}\n"
-          f"  table:          {outputs['TableName']}\n"
-          f"  webhook queue:  {outputs['WebhookQueueUrl']}\n"
-          f"  dead letters:   {outputs['WebhookDlqUrl']}\n"
-          f"  webhook secret: aws ssm get-parameter --with-decryption "
-          f"--name {secret_parameter(stage)} --query Parameter.Value --output text")
-    return url
+    ssm = session.client("ssm")
+    restore_chalice_record(ssm, stage, state_dir)
+    try:
+        _chalice(project, session.region_name, "deploy", "--stage", stage)
+    finally:  # a failed deploy still records what it created, and the next run needs that
+        save_chalice_record(ssm, stage, state_dir)
+    api = deployed_rest_api(state_dir, stage)
+    if api is None:
+        raise SystemExit(f"error: chalice recorded no REST API in .chalice/deployed/{stage}.json")
+    configure_stage(session, stage, outputs, api["rest_api_id"])
+    print(summary(stage, outputs, api.get("rest_api_url"), os.environ.get("ALARM_EMAIL", "")))
+    return api.get("rest_api_url")
 
 
 def destroy(stage: str, assume_yes: bool = False, *, build_dir: Path = BUILD,
@@ -223,10 +364,13 @@ def destroy(stage: str, assume_yes: bool = False, *, build_dir: Path = BUILD,
             raise SystemExit("not destroyed")
     name = stack_name(stage)
     cfn = session.client("cloudformation")
+    ssm = session.client("ssm")
+    restore_chalice_record(ssm, stage, state_dir)
     # 1. Chalice's functions, API and triggers (its record says what they are).
     if (state_dir / "deployed" / f"{stage}.json").exists():
         project = build_project(build_dir / stage, config, state_dir=state_dir)
         _chalice(project, session.region_name, "delete", "--stage", stage)
+        _delete_parameter(ssm, record_parameter(stage))  # it names nothing that exists now
     else:
         print(f"no Chalice deployment recorded in .chalice/deployed/{stage}.json: skipping "
               f"`chalice delete` (delete thumbgen-{stage}* functions and the API by hand if they exist)")
@@ -242,10 +386,13 @@ def destroy(stage: str, assume_yes: bool = False, *, build_dir: Path = BUILD,
     else:
         print(f"{name}: no such stack")
     # 3. The secret.
-    ssm = session.client("ssm")
+    _delete_parameter(ssm, secret_parameter(stage))
+
+
+def _delete_parameter(ssm: Any, name: str) -> None:
     try:
-        ssm.delete_parameter(Name=secret_parameter(stage))
-        print(f"{secret_parameter(stage)}: deleted")
+        ssm.delete_parameter(Name=name)
+        print(f"{name}: deleted")
     except ssm.exceptions.ParameterNotFound:
         pass
 

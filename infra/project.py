@@ -22,24 +22,43 @@ REPO = Path(__file__).resolve().parent.parent
 # What Chalice ships to Lambda (the local runner, tests and infra never do).
 APP_FILES = ("app.py", "requirements.txt")
 APP_DIRS = ("chalicelib", "vendor")
-FUNCTIONS = ("api_handler", "resize_upload", "on_image_change", "deliver_webhook")
+FUNCTIONS = ("api_handler", "resize_upload", "fail_dead_uploads", "on_image_change",
+             "deliver_webhook", "sweep_stuck_images")
 
 # Stack output -> stage environment variable (infra/thumbgen.yaml, Outputs).
 OUTPUT_ENV = {
     "BucketName": "BUCKET_NAME",
     "TableName": "TABLE_NAME",
     "TableStreamArn": "TABLE_STREAM_ARN",
+    "UploadQueueName": "UPLOAD_QUEUE_NAME",
+    "UploadQueueUrl": "UPLOAD_QUEUE_URL",
+    "UploadDlqName": "UPLOAD_DLQ_NAME",
     "WebhookQueueName": "WEBHOOK_QUEUE_NAME",
     "WebhookQueueUrl": "WEBHOOK_QUEUE_URL",
     "WebhookDlqUrl": "WEBHOOK_DLQ_URL",
+    "UserPoolId": "COGNITO_USER_POOL_ID",
+    "UserPoolClientId": "COGNITO_APP_CLIENT_ID",
 }
 # Stack output -> the Chalice function whose execution role it is.
 OUTPUT_ROLE = {
     "ApiRoleArn": "api_handler",
     "ResizeRoleArn": "resize_upload",
+    "DeadUploadsRoleArn": "fail_dead_uploads",
     "StreamRoleArn": "on_image_change",
     "DeliverRoleArn": "deliver_webhook",
+    "SweepRoleArn": "sweep_stuck_images",
 }
+# Stack outputs that `make deploy` uses after `chalice deploy` (infra/deploy.py).
+OUTPUT_POST_DEPLOY = ("FailuresQueueArn", "AlarmTopicArn")
+
+# API Gateway throttling of each stage, for every method: (requests per second, burst).
+# Chalice has no setting for it; `make deploy` applies it after `chalice deploy`.
+API_THROTTLING = {"dev": (20, 40), "prod": (100, 200)}
+
+
+def function_name(app_name: str, stage: str, function: str) -> str:
+    """The Lambda function Chalice makes: the API is <app>-<stage>, others <app>-<stage>-<name>."""
+    return f"{app_name}-{stage}" if function == "api_handler" else f"{app_name}-{stage}-{function}"
 
 
 def require_python312() -> None:

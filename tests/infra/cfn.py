@@ -13,6 +13,9 @@ TEMPLATE_PATH = REPO / "infra" / "thumbgen.yaml"
 TEMPLATES = sorted(p for p in (REPO / "infra").iterdir() if p.suffix in (".yaml", ".yml", ".json"))
 
 
+IAM_IDENTITIES = ("AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group")
+
+
 def load(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     template, problems = decode(str(path))
     assert not problems, problems
@@ -36,7 +39,9 @@ def all_policy_statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[
     """Every statement of every identity or resource policy in the template."""
     for name, resource in template["Resources"].items():
         props = resource.get("Properties", {})
-        documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
+        documents = []
+        if resource["Type"] in IAM_IDENTITIES:  # a user pool's Policies are password rules
+            documents += [p["PolicyDocument"] for p in props.get("Policies", [])]
         if "PolicyDocument" in props:
             documents.append(props["PolicyDocument"])
         for document in documents:

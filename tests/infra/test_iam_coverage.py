@@ -12,7 +12,7 @@ import json
 
 import boto3
 
-from tests.conftest import put_upload, queue_messages, sqs_event
+from tests.conftest import put_upload, queue_messages, s3_notification, sqs_event
 from tests.iam.evaluate import unused_grants
 from tests.iam.plugin import problems
 from tests.iam.stack import Stack
@@ -24,12 +24,15 @@ REGION = "us-east-1"  # moto's
 # Granted for the Lambda service, not for the code: (role, action) -> why.
 SERVICE_USE = {
     **{(role, action): "Lambda writes the function's logs"
-       for role in ("ApiRole", "ResizeRole", "StreamRole", "DeliverRole")
+       for role in ("ApiRole", "ResizeRole", "DeadUploadsRole", "StreamRole", "DeliverRole", "SweepRole")
        for action in ("logs:CreateLogStream", "logs:PutLogEvents")},
     **{("StreamRole", f"dynamodb:{a}"): "the event source mapping reads the stream"
        for a in ("DescribeStream", "GetRecords", "GetShardIterator", "ListStreams")},
-    **{("DeliverRole", f"sqs:{a}"): "the event source mapping polls the queue"
+    **{(role, f"sqs:{a}"): "the event source mapping polls the queue"
+       for role in ("ResizeRole", "DeadUploadsRole", "DeliverRole")
        for a in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")},
+    ("StreamRole", "sqs:SendMessage"): "the mapping's on-failure destination (failures queue)",
+    ("SweepRole", "sqs:SendMessage"): "the async invocations' on-failure destination (failures queue)",
     ("ResizeRole", "s3:ListBucket"): "S3 then answers 404 NoSuchKey, not 403, for a vanished upload",
 }
 
@@ -46,29 +49,59 @@ def _stream_event(aws, image_id: str) -> dict:
                      "StreamViewType": "NEW_AND_OLD_IMAGES"}}]}
 
 
+def _create(client, url: str) -> str:
+    created = client.http.post("/images", headers={"Content-Type": "application/json"}, body=json.dumps(
+        {"filename": "cat.jpg", "contentType": "image/jpeg", "fileSize": 1, "webhookUrl": url}))
+    assert created.status_code == 201, created.body
+    return json.loads(created.body)["id"]
+
+
 def _run_the_pipeline(client, aws, receiver: WebhookReceiver) -> str:
-    """Every path that reaches AWS: create, resize, stream, retry, dead letter, redeliver."""
+    """Every path that reaches AWS, failures and duplicates included: create, list,
+    complete, resize with its inline webhook attempt, stream, retry, dead letter,
+    redeliver, an orphan upload, a dead-lettered upload, the sweeper, delete."""
     def deliver_all():
         while messages := queue_messages(aws):
             for message in messages:
                 client.lambda_.invoke("deliver_webhook", sqs_event([message["Body"]]))
 
-    receiver.script("/hook", [Reply(500), Reply(410)])  # a retry, then a final failure
-    created = client.http.post("/images", headers={"Content-Type": "application/json"}, body=json.dumps(
-        {"filename": "cat.jpg", "contentType": "image/jpeg", "fileSize": 1, "webhookUrl": receiver.url()}))
-    assert created.status_code == 201, created.body
-    image_id = json.loads(created.body)["id"]
-    put_upload(aws, image_id, make_jpeg(1600, 1200))
-    client.lambda_.invoke("resize_upload", client.events.generate_s3_event(bucket=aws.bucket, key=f"uploads/{image_id}"))
+    def resize_all():
+        for message in queue_messages(aws, aws.upload_queue_url):
+            client.lambda_.invoke("resize_upload", sqs_event([message["Body"]]))
+
+    receiver.script("/hook", [Reply(500), Reply(410)])  # inline attempt fails, the retry ends it
+    receiver.script("/gone", [Reply(410)])  # the inline attempt itself ends it
+    image_id = _create(client, receiver.url("/hook"))
+    gone_id = _create(client, receiver.url("/gone"))
+    for i in (image_id, gone_id):
+        put_upload(aws, i, make_jpeg(1600, 1200))
+        assert client.http.post(f"/images/{i}/complete").status_code == 202
+    assert client.http.get("/images?limit=1").status_code == 200
+    resize_all()  # S3's notifications and the complete messages: one outcome each
     client.lambda_.invoke("on_image_change", _stream_event(aws, image_id))
     deliver_all()
-    assert len(queue_messages(aws, aws.webhook_dlq_url)) == 1  # the 410 ended it
+    assert len(queue_messages(aws, aws.webhook_dlq_url)) == 2  # both 410s ended them
     described = client.http.get(f"/images/{image_id}")
     redelivered = client.http.post(f"/images/{image_id}/webhook/redeliver")
     assert described.status_code == 200 and json.loads(described.body)["status"] == "completed"
     assert redelivered.status_code == 202, redelivered.body
     deliver_all()
     assert len(receiver.received("/hook")) == 3
+
+    put_upload(aws, "00000000-0000-4000-8000-00000000dead", make_jpeg(64, 48))  # no record: removed
+    resize_all()
+    dead_id = _create(client, receiver.url("/dead"))
+    client.lambda_.invoke("fail_dead_uploads", sqs_event([s3_notification(aws.bucket, f"uploads/{dead_id}")]))
+    stuck_id = _create(client, receiver.url("/stuck"))
+    boto3.resource("dynamodb").Table(aws.table).update_item(
+        Key={"id": stuck_id}, UpdateExpression="SET #s = :p, activeState = :p, processingStartedAt = :t",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":p": "processing", ":t": "2000-01-01T00:00:00.000Z"})
+    client.lambda_.invoke("sweep_stuck_images", {"detail-type": "Scheduled Event", "source": "aws.events",
+                                                 "resources": [], "detail": {}})
+    for i in (dead_id, stuck_id):
+        assert json.loads(client.http.get(f"/images/{i}").body)["status"] == "failed"
+    assert client.http.delete(f"/images/{image_id}").status_code == 204
     return image_id
 
 

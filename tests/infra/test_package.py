@@ -26,6 +26,9 @@ MAX_ZIP_BYTES = 30 * 1024 * 1024
 LAMBDA_GLIBC = (2, 34)  # Amazon Linux 2023, the python3.12 runtime's OS
 LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")  # never bundled
+NEEDS_APP = pytest.mark.xfail(
+    reason="needs the app side of the target: six handlers (resize_upload and fail_dead_uploads "
+           "on the upload queues, sweep_stuck_images on a schedule)", strict=False)
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +156,7 @@ def test_only_the_app_and_its_dependencies_ship(names):
     assert shipped_lib == in_repo
 
 
+@NEEDS_APP
 def test_terraform_declares_every_function_on_python312_with_the_configured_size(terraform):
     functions = terraform["resource"]["aws_lambda_function"]
     assert sorted(functions) == sorted(FUNCTIONS)
@@ -164,19 +168,25 @@ def test_terraform_declares_every_function_on_python312_with_the_configured_size
         assert function["timeout"] == config[name]["lambda_timeout"]
 
 
-def test_the_s3_trigger_and_both_event_sources_are_packaged(terraform):
+@NEEDS_APP
+def test_the_queue_stream_and_schedule_triggers_are_packaged(terraform):
     resources = terraform["resource"]
-    [notification] = resources["aws_s3_bucket_notification"].values()
-    [target] = notification["lambda_function"]
-    assert target == {"events": ["s3:ObjectCreated:*"], "filter_prefix": "uploads/",
-                      "lambda_function_arn": "${aws_lambda_function.resize_upload.arn}"}
-    mappings = {m["function_name"]: m for m in resources["aws_lambda_event_source_mapping"].values()}
-    stream = mappings["${aws_lambda_function.on_image_change.arn}"]
-    assert ":table/thumbgen-dev-images/stream/" in stream["event_source_arn"]
-    queue = mappings["${aws_lambda_function.deliver_webhook.arn}"]
-    assert queue["event_source_arn"].endswith(":thumbgen-dev-webhooks") and queue["batch_size"] == 1
+    # S3 notifies the upload queue (infra/thumbgen.yaml): no function is an S3 trigger.
+    assert "aws_s3_bucket_notification" not in resources
+    mappings = {m["function_name"].split(".")[1]: m for m in resources["aws_lambda_event_source_mapping"].values()}
+    assert sorted(mappings) == ["deliver_webhook", "fail_dead_uploads", "on_image_change", "resize_upload"]
+    assert ":table/thumbgen-dev-images/stream/" in mappings["on_image_change"]["event_source_arn"]
+    for function, queue in (("resize_upload", "thumbgen-dev-uploads"), ("fail_dead_uploads", "thumbgen-dev-uploads-dlq"),
+                            ("deliver_webhook", "thumbgen-dev-webhooks")):
+        assert mappings[function]["event_source_arn"].endswith(f":{queue}"), function
+        assert mappings[function]["batch_size"] == 1, function
+    [rule] = resources["aws_cloudwatch_event_rule"].values()
+    assert rule["schedule_expression"] == "rate(5 minutes)"
+    [target] = resources["aws_cloudwatch_event_target"].values()
+    assert target["arn"] == "${aws_lambda_function.sweep_stuck_images.arn}"
 
 
+@NEEDS_APP
 def test_the_stacks_log_groups_are_the_functions_log_groups(terraform):
     names = {f"/aws/lambda/{f['function_name']}" for f in terraform["resource"]["aws_lambda_function"].values()}
     template = cfn.load()
@@ -220,11 +230,13 @@ print(json.dumps({"import_seconds": import_seconds, "rendered": rendered,
 """
 
 
+@NEEDS_APP
 def test_handlers_import_and_run_in_a_fresh_python312_from_the_zip_alone(
         terraform, task_root, lambda_python, tmp_path):
     functions = terraform["resource"]["aws_lambda_function"]
     handlers = sorted({f["handler"] for f in functions.values()})
-    assert handlers == ["app.app", "app.deliver_webhook", "app.on_image_change", "app.resize_upload"]
+    assert handlers == ["app.app", "app.deliver_webhook", "app.fail_dead_uploads", "app.on_image_change",
+                        "app.resize_upload", "app.sweep_stuck_images"]
     env = {
         "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8",
         "PYTHONPATH": str(task_root),
@@ -248,3 +260,36 @@ def test_handlers_import_and_run_in_a_fresh_python312_from_the_zip_alone(
     for module, origin in report["origins"].items():
         expected = venv if module == "boto3" else task_root
         assert Path(origin).is_relative_to(expected), (module, origin)
+
+
+TOKENS = r"""
+import json, sys, time
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+token = jwt.encode({"sub": "u1", "token_use": "access", "exp": int(time.time()) + 60}, key,
+                   algorithm="RS256", headers={"kid": "k1"})
+claims = jwt.decode(token, jwt.PyJWK(jwk, algorithm="RS256").key, algorithms=["RS256"])
+forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+try:
+    jwt.decode(forged, jwt.PyJWK(jwk, algorithm="RS256").key, algorithms=["RS256"])
+    refused = False
+except jwt.InvalidSignatureError:
+    refused = True
+import cryptography
+print(json.dumps({"sub": claims["sub"], "refused": refused,
+                  "origins": [jwt.__file__, cryptography.__file__]}))
+"""
+
+
+def test_tokens_are_verified_with_the_zips_pyjwt_and_cryptography(task_root, lambda_python, tmp_path):
+    """RS256 as the API checks Cognito's tokens: cryptography's Rust/OpenSSL code from the zip."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8", "PYTHONPATH": str(task_root)}
+    result = subprocess.run([str(lambda_python), "-s", "-B", "-c", TOKENS], cwd=tmp_path, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["sub"] == "u1" and report["refused"] is True
+    for origin in report["origins"]:
+        assert Path(origin).is_relative_to(task_root), origin

@@ -28,9 +28,14 @@ def fake_outputs(stage):
         "BucketName": f"thumbgen-{stage}-{acct}-{region}",
         "TableName": f"thumbgen-{stage}-images",
         "TableStreamArn": f"arn:aws:dynamodb:{region}:{acct}:table/thumbgen-{stage}-images/stream/2026-01-01T00:00:00.000",
+        "UploadQueueName": f"thumbgen-{stage}-uploads",
+        "UploadQueueUrl": f"https://sqs.{region}.amazonaws.com/{acct}/thumbgen-{stage}-uploads",
+        "UploadDlqName": f"thumbgen-{stage}-uploads-dlq",
         "WebhookQueueName": f"thumbgen-{stage}-webhooks",
         "WebhookQueueUrl": f"https://sqs.{region}.amazonaws.com/{acct}/thumbgen-{stage}-webhooks",
         "WebhookDlqUrl": f"https://sqs.{region}.amazonaws.com/{acct}/thumbgen-{stage}-webhooks-dlq",
+        "UserPoolId": f"{region}_AbCdEfGhI",
+        "UserPoolClientId": "1example23456789abcdefghij",
     }
     outputs.update({o: f"arn:aws:iam::{acct}:role/thumbgen-{stage}-infra-{f}-ABC" for o, f in OUTPUT_ROLE.items()})
     return outputs
@@ -66,8 +71,23 @@ def test_timeouts_fit_together(stage):
     assert chalice(stage, "api_handler").lambda_timeout <= 29
     # A processing claim goes stale only once the function holding it must be dead.
     assert env.processing_lease_seconds > chalice(stage, "resize_upload").lambda_timeout
-    # One attempt (connect + read) fits in the delivery function's time.
-    assert env.webhook_connect_timeout + env.webhook_read_timeout < chalice(stage, "deliver_webhook").lambda_timeout
+    # One attempt (connect + read) fits in the delivery function's time, and in the resize's,
+    # which makes the first attempt itself.
+    attempt = env.webhook_connect_timeout + env.webhook_read_timeout
+    assert attempt < chalice(stage, "deliver_webhook").lambda_timeout
+    assert attempt < chalice(stage, "resize_upload").lambda_timeout
+    # The sweep runs every 5 minutes: one run ends before the next starts.
+    assert chalice(stage, "sweep_stuck_images").lambda_timeout < 300
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_stage_sets_the_limits_the_lease_and_the_log_level(stage):
+    env = chalice(stage).environment_variables
+    for name in ("PROCESSING_LEASE_SECONDS", "STUCK_AFTER_SECONDS", "MAX_PENDING_UPLOADS", "MAX_REDELIVERIES"):
+        assert int(env[name]) > 0, name
+    assert int(env["STUCK_AFTER_SECONDS"]) > int(env["PROCESSING_LEASE_SECONDS"])
+    assert env["LOG_LEVEL"] in ("DEBUG", "INFO", "WARNING", "ERROR")
+    assert env["STAGE"] == stage  # the StuckImages metric's dimension
 
 
 def test_the_committed_config_holds_no_secret_and_no_account():
