@@ -101,8 +101,8 @@ class UploadProcessor:
     def _not_claimed(self, image_id: str, key: str, seen: Mapping[str, Any]) -> str:
         if not seen:
             # No record: the image was deleted, or its pending record expired. The bytes
-            # belong to nobody: remove them rather than keep them forever.
-            self.storage.delete_keys([key])
+            # (and any thumbnails a racing worker made) belong to nobody: remove them.
+            self.storage.delete_keys([key], prefix=images.thumbnail_prefix(image_id))
             logs.event(log, "resize.orphan_removed", imageId=image_id, outcome="orphan")
             return "orphan"
         if seen.get("status") == images.PROCESSING:

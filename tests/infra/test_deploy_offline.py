@@ -108,8 +108,6 @@ def test_prepare_makes_the_stack_and_a_stage_wired_to_it(moto_aws, prepared, tmp
     assert (again / ".chalice" / "config.json").read_text() == json.dumps(config, indent=2) + "\n"
 
 
-@pytest.mark.xfail(reason="needs the app side of the target: resize_upload and fail_dead_uploads "
-                          "on the upload queues, sweep_stuck_images on a schedule", strict=False)
 def test_the_app_imported_with_the_stage_subscribes_to_the_stacks_sources(prepared):
     project, outputs, _, env = prepared
     wiring = subprocess.run([sys.executable, "-c", WIRING], cwd=project, capture_output=True, text=True,

@@ -38,15 +38,19 @@ SERVICE_USE = {
 
 
 def _stream_event(aws, image_id: str) -> dict:
-    """The record DynamoDB Streams sends for the resize's final write."""
-    new = boto3.client("dynamodb").get_item(TableName=aws.table, Key={"id": {"S": image_id}})["Item"]
-    old = {k: v for k, v in new.items() if k != "webhook"} | {"status": {"S": "processing"}}
-    return {"Records": [{
-        "eventID": "1", "eventName": "MODIFY", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
-        "awsRegion": REGION, "eventSourceARN": aws.stream_arn,
-        "dynamodb": {"ApproximateCreationDateTime": 1767225600, "Keys": {"id": {"S": image_id}},
-                     "NewImage": new, "OldImage": old, "SequenceNumber": "1", "SizeBytes": 1,
-                     "StreamViewType": "NEW_AND_OLD_IMAGES"}}]}
+    """The records DynamoDB Streams sends for the resize's claim (the upload leaves
+    pending_upload: its quota slot frees) and for its final write."""
+    final = boto3.client("dynamodb").get_item(TableName=aws.table, Key={"id": {"S": image_id}})["Item"]
+    processing = {k: v for k, v in final.items() if k != "webhook"} | {"status": {"S": "processing"}}
+    pending = processing | {"status": {"S": "pending_upload"}}
+
+    def record(n: int, old: dict, new: dict) -> dict:
+        return {"eventID": str(n), "eventName": "MODIFY", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+                "awsRegion": REGION, "eventSourceARN": aws.stream_arn,
+                "dynamodb": {"ApproximateCreationDateTime": 1767225600, "Keys": {"id": {"S": image_id}},
+                             "NewImage": new, "OldImage": old, "SequenceNumber": str(n), "SizeBytes": 1,
+                             "StreamViewType": "NEW_AND_OLD_IMAGES"}}
+    return {"Records": [record(1, pending, processing), record(2, processing, final)]}
 
 
 def _create(client, url: str) -> str:
@@ -69,7 +73,7 @@ def _run_the_pipeline(client, aws, receiver: WebhookReceiver) -> str:
         for message in queue_messages(aws, aws.upload_queue_url):
             client.lambda_.invoke("resize_upload", sqs_event([message["Body"]]))
 
-    receiver.script("/hook", [Reply(500), Reply(410)])  # inline attempt fails, the retry ends it
+    receiver.script("/hook", [Reply(500), Reply(500), Reply(410)])  # inline attempt, a retry, the end
     receiver.script("/gone", [Reply(410)])  # the inline attempt itself ends it
     image_id = _create(client, receiver.url("/hook"))
     gone_id = _create(client, receiver.url("/gone"))
@@ -86,10 +90,12 @@ def _run_the_pipeline(client, aws, receiver: WebhookReceiver) -> str:
     assert described.status_code == 200 and json.loads(described.body)["status"] == "completed"
     assert redelivered.status_code == 202, redelivered.body
     deliver_all()
-    assert len(receiver.received("/hook")) == 3
+    assert len(receiver.received("/hook")) == 4
 
-    put_upload(aws, "00000000-0000-4000-8000-00000000dead", make_jpeg(64, 48))  # no record: removed
-    resize_all()
+    orphan = "00000000-0000-4000-8000-00000000dead"  # deleted while its thumbnails were written
+    put_upload(aws, orphan, make_jpeg(64, 48))
+    boto3.client("s3").put_object(Bucket=aws.bucket, Key=f"thumbnails/{orphan}/400x300.jpg", Body=b"x")
+    resize_all()  # no record: every object of it is removed
     dead_id = _create(client, receiver.url("/dead"))
     client.lambda_.invoke("fail_dead_uploads", sqs_event([s3_notification(aws.bucket, f"uploads/{dead_id}")]))
     stuck_id = _create(client, receiver.url("/stuck"))
@@ -97,8 +103,8 @@ def _run_the_pipeline(client, aws, receiver: WebhookReceiver) -> str:
         Key={"id": stuck_id}, UpdateExpression="SET #s = :p, activeState = :p, processingStartedAt = :t",
         ExpressionAttributeNames={"#s": "status"},
         ExpressionAttributeValues={":p": "processing", ":t": "2000-01-01T00:00:00.000Z"})
-    client.lambda_.invoke("sweep_stuck_images", {"detail-type": "Scheduled Event", "source": "aws.events",
-                                                 "resources": [], "detail": {}})
+    client.lambda_.invoke("sweep_stuck_images", client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
     for i in (dead_id, stuck_id):
         assert json.loads(client.http.get(f"/images/{i}").body)["status"] == "failed"
     assert client.http.delete(f"/images/{image_id}").status_code == 204
@@ -106,7 +112,7 @@ def _run_the_pipeline(client, aws, receiver: WebhookReceiver) -> str:
 
 
 def test_every_role_allows_exactly_what_its_function_calls(make_client, aws, iam_calls):
-    client = make_client(WEBHOOK_ALLOW_PRIVATE_NETWORKS="true", WEBHOOK_RETRY_SCHEDULE="0")
+    client = make_client(WEBHOOK_ALLOW_PRIVATE_NETWORKS="true", WEBHOOK_RETRY_SCHEDULE="0,0")
     with WebhookReceiver() as receiver:
         _run_the_pipeline(client, aws, receiver)
 

@@ -26,9 +26,6 @@ MAX_ZIP_BYTES = 30 * 1024 * 1024
 LAMBDA_GLIBC = (2, 34)  # Amazon Linux 2023, the python3.12 runtime's OS
 LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")  # never bundled
-NEEDS_APP = pytest.mark.xfail(
-    reason="needs the app side of the target: six handlers (resize_upload and fail_dead_uploads "
-           "on the upload queues, sweep_stuck_images on a schedule)", strict=False)
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +153,6 @@ def test_only_the_app_and_its_dependencies_ship(names):
     assert shipped_lib == in_repo
 
 
-@NEEDS_APP
 def test_terraform_declares_every_function_on_python312_with_the_configured_size(terraform):
     functions = terraform["resource"]["aws_lambda_function"]
     assert sorted(functions) == sorted(FUNCTIONS)
@@ -168,7 +164,6 @@ def test_terraform_declares_every_function_on_python312_with_the_configured_size
         assert function["timeout"] == config[name]["lambda_timeout"]
 
 
-@NEEDS_APP
 def test_the_queue_stream_and_schedule_triggers_are_packaged(terraform):
     resources = terraform["resource"]
     # S3 notifies the upload queue (infra/thumbgen.yaml): no function is an S3 trigger.
@@ -186,7 +181,6 @@ def test_the_queue_stream_and_schedule_triggers_are_packaged(terraform):
     assert target["arn"] == "${aws_lambda_function.sweep_stuck_images.arn}"
 
 
-@NEEDS_APP
 def test_the_stacks_log_groups_are_the_functions_log_groups(terraform):
     names = {f"/aws/lambda/{f['function_name']}" for f in terraform["resource"]["aws_lambda_function"].values()}
     template = cfn.load()
@@ -230,7 +224,6 @@ print(json.dumps({"import_seconds": import_seconds, "rendered": rendered,
 """
 
 
-@NEEDS_APP
 def test_handlers_import_and_run_in_a_fresh_python312_from_the_zip_alone(
         terraform, task_root, lambda_python, tmp_path):
     functions = terraform["resource"]["aws_lambda_function"]

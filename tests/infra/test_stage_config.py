@@ -45,10 +45,17 @@ def test_dev_and_prod_are_the_stages():
     assert sorted(load_config()["stages"]) == sorted(STAGES)
 
 
+def rendered_settings(stage) -> Settings:
+    """The stage's settings as the deployed functions read them (after `make deploy`
+    rendered the stack's outputs and the secret in), through the app's own parser."""
+    config = render_stage(load_config(), stage, fake_outputs(stage), SECRET)
+    return Settings.from_env(chalice(stage, config=config).environment_variables)
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_deployed_stages_require_https_webhooks_and_refuse_private_networks(stage):
     # Read by the app's own parser: in Lambda, 127.0.0.1:9001 is the runtime API.
-    settings = Settings.from_env(chalice(stage).environment_variables)
+    settings = rendered_settings(stage)
     assert settings.webhook_require_https is True
     assert settings.webhook_allow_private_networks is False
 
@@ -66,7 +73,7 @@ def test_policies_are_hand_written_and_every_function_has_memory_timeout_and_rol
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_timeouts_fit_together(stage):
-    env = Settings.from_env(chalice(stage).environment_variables)
+    env = rendered_settings(stage)
     # API Gateway gives up on an integration after 29 s.
     assert chalice(stage, "api_handler").lambda_timeout <= 29
     # A processing claim goes stale only once the function holding it must be dead.
