@@ -20,6 +20,8 @@ from typing import Any, Callable
 
 from chalice.local import LambdaContext
 
+from thumbgen.latency import Hop, LatencyModel
+
 log = logging.getLogger("thumbgen.pumps")
 Handler = Callable[[dict, Any], Any]
 
@@ -33,11 +35,14 @@ class SqsPump(threading.Thread):
 
     def __init__(self, sqs: Any, queue_url: str, queue_arn: str, name: str,
                  to_events: Callable[[dict, str], list[dict]], handler: Handler, workers: int,
-                 after_invoke: Callable[[], None] | None = None):
+                 after_invoke: Callable[[], None] | None = None,
+                 hops: Callable[[dict], tuple[Hop, ...]] = lambda message: (),
+                 latency: LatencyModel | None = None):
         super().__init__(name=f"pump-{name}", daemon=True)
         self._sqs, self._url, self._arn = sqs, queue_url, queue_arn
         self._to_events, self._handler = to_events, handler
         self._after_invoke = after_invoke
+        self._hops, self._latency = hops, latency or LatencyModel.off()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
         self._slots = threading.Semaphore(workers)
         self._halt = threading.Event()
@@ -63,6 +68,10 @@ class SqsPump(threading.Thread):
 
     def _invoke(self, message: dict) -> None:
         try:
+            delay = self._latency.delay(*self._hops(message))
+            if delay:  # AWS's hops, counted from when the message was sent
+                sent = int(message.get("Attributes", {}).get("SentTimestamp", 0)) / 1000 or time.time()
+                self._halt.wait(max(0.0, sent + delay - time.time()))
             for event in self._to_events(message, self._arn):
                 self._handler(event, _context(self.name))
             self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
@@ -98,10 +107,12 @@ class StreamPump(threading.Thread):
     """
 
     def __init__(self, streams: Any, stream_arn: str, handler: Handler,
-                 interval: float = 0.25, max_retries: int = 5):
+                 interval: float = 0.25, max_retries: int = 5, hop: Hop | None = None,
+                 latency: LatencyModel | None = None):
         super().__init__(name="pump-stream", daemon=True)
         self._streams, self._arn, self._handler = streams, stream_arn, handler
         self._interval, self._max_retries = interval, max_retries
+        self._hop, self._latency = hop, latency or LatencyModel.off()
         self._halt = threading.Event()
         self._nudge = threading.Event()
         self._iterators: dict[str, str | None] = {}
@@ -158,6 +169,9 @@ class StreamPump(threading.Thread):
                 self._nudge.clear()
 
     def _deliver(self, records: list[dict]) -> None:
+        if self._hop is not None and self._latency.enabled:
+            created = min(float(r["dynamodb"].get("ApproximateCreationDateTime") or time.time()) for r in records)
+            self._halt.wait(max(0.0, created + self._latency.delay(self._hop) - time.time()))
         for attempt in range(1, self._max_retries + 1):
             try:
                 self._handler({"Records": records}, _context("on_image_change"))

@@ -25,7 +25,8 @@ import requests
 from botocore.config import Config
 
 from chalicelib.config import SETTING_NAMES, Settings
-from thumbgen import pumps, resources, users
+from chalicelib import upload_events
+from thumbgen import latency, pumps, resources, users
 from thumbgen.workers import WorkerPool
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +82,13 @@ def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
+def _upload_hops(message: dict) -> tuple[latency.Hop, ...]:
+    """S3's notification crosses S3's hop and SQS's; a "complete" message only SQS's."""
+    if upload_events.COMPLETE_MESSAGE in message.get("Body", ""):
+        return (latency.SQS_TO_LAMBDA,)
+    return (latency.S3_NOTIFICATION, latency.SQS_TO_LAMBDA)
+
+
 @dataclass
 class LocalStack:
     aws_port: int = 4566
@@ -90,6 +98,8 @@ class LocalStack:
     extra_env: dict[str, str] = field(default_factory=dict)
     demo_password: str | None = None
     resize_workers: int = field(default_factory=lambda: max(2, os.cpu_count() or 2))
+    # AWS's asynchronous hops as published delays (thumbgen/latency.py); off by default.
+    latency_model: bool = field(default_factory=lambda: os.environ.get("THUMBGEN_AWS_LATENCY") == "1")
     _threads: list[Any] = field(default_factory=list, init=False)
 
     @property
@@ -137,17 +147,20 @@ class LocalStack:
         self._start_api(app_module)
         self._resize = WorkerPool("resize_upload", self.resize_workers, {}, timeout=LOCAL_RESIZE_TIMEOUT)
         sqs = self.client("sqs")
+        model = latency.LatencyModel(self.latency_model)
         stream = pumps.StreamPump(self.client("dynamodbstreams"), self.resources.stream_arn,
-                                  app_module.on_image_change)
+                                  app_module.on_image_change, hop=latency.STREAM_TO_LAMBDA, latency=model)
         r = self.resources
         self._threads = [
             pumps.SqsPump(sqs, r.upload_queue_url, r.upload_queue_arn, "resize", pumps.sqs_lambda_events,
-                          self._resize.invoke, workers=self.resize_workers, after_invoke=stream.wake),
+                          self._resize.invoke, workers=self.resize_workers, after_invoke=stream.wake,
+                          hops=_upload_hops, latency=model),
             pumps.SqsPump(self.client("sqs"), r.upload_dlq_url, r.upload_dlq_arn, "dead-uploads",
                           pumps.sqs_lambda_events, app_module.fail_dead_uploads, workers=1),
             stream,
             pumps.SqsPump(self.client("sqs"), r.webhook_queue_url, r.webhook_queue_arn, "webhooks",
-                          pumps.sqs_lambda_events, app_module.deliver_webhook, workers=16),
+                          pumps.sqs_lambda_events, app_module.deliver_webhook, workers=16,
+                          hops=lambda message: (latency.SQS_TO_LAMBDA,), latency=model),
             pumps.Schedule(app_module.sweep_stuck_images, "sweep", every=LOCAL_SWEEP_INTERVAL),
         ]
         # Stand-in for the stream's push: the app's table writes nudge the stream pump.

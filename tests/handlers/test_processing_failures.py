@@ -134,8 +134,12 @@ def test_a_resize_finishing_after_a_delete_cleans_up_after_itself(aws):
     storage = GoodStorage()
 
     def delete_meanwhile(point, image_id):
-        if point == "before_outcome":
-            table.delete_item(Key={"id": image_id})
+        if point == "before_outcome":  # the API's DELETE, from outside the resize function
+            import threading
+
+            other = threading.Thread(target=table.delete_item, kwargs={"Key": {"id": image_id}})
+            other.start()
+            other.join()
 
     processor = UploadProcessor(ImageRecords(table), storage, Settings.from_env({}), checkpoint=delete_meanwhile)
     with running_as("resize_upload", stage_environment(aws)):

@@ -26,7 +26,7 @@ from moto.dynamodb.responses import DynamoHandler
 from moto.sqs.responses import SQSResponse
 
 from chalicelib import images
-from tests.conftest import stage_environment
+from tests.conftest import stage_environment, upload_event
 from tests.iam.evaluate import as_list
 from tests.iam.stack import Stack
 from tests.imagegen import make_jpeg
@@ -82,14 +82,15 @@ def without(statements: list[dict], action: str) -> list[dict]:
 def pending_upload(aws, image_id: str) -> None:
     now = images.utc_now()
     boto3.resource("dynamodb").Table(aws.table).put_item(Item=images.new_item(
-        image_id, filename="a.jpg", content_type="image/jpeg", file_size=1, webhook_url=None,
+        image_id, owner="alice-sub", quota_entry=f"0:{image_id}", filename="a.jpg",
+        content_type="image/jpeg", file_size=1, webhook_url=None,
         now=now, expires_at=now + timedelta(minutes=10), ttl_epoch=0))
     boto3.client("s3").put_object(Bucket=aws.bucket, Key=f"uploads/{image_id}", Body=make_jpeg(640, 480))
 
 
 def resize(make_client, aws, credentials: dict[str, str], image_id: str) -> None:
     client = make_client(**credentials)
-    client.lambda_.invoke("resize_upload", client.events.generate_s3_event(bucket=aws.bucket, key=f"uploads/{image_id}"))
+    client.lambda_.invoke("resize_upload", upload_event(aws.bucket, f"uploads/{image_id}"))
 
 
 def test_resize_upload_works_with_exactly_its_role(enforced, make_client, aws):

@@ -40,7 +40,7 @@ def test_presigned_urls_count_for_their_signer(aws, iam_calls):
 
 def test_a_resource_the_role_does_not_name_is_shown_beside_those_it_does(aws, iam_calls):
     with running_as("deliver_webhook", stage_environment(aws)):
-        boto3.client("sqs").send_message(QueueUrl=aws.upload_events_url, MessageBody="x")
+        boto3.client("sqs").send_message(QueueUrl=aws.upload_queue_url, MessageBody="x")
     [found] = problems(iam_calls.take())
     assert found.endswith(f"no statement allows it; it allows sqs:SendMessage on "
                           f"{aws.webhook_queue_arn}, {aws.webhook_queue_arn}-dlq only")
@@ -50,13 +50,13 @@ def test_work_a_handler_hands_to_a_thread_pool_counts_for_it(aws, iam_calls):
     sqs = boto3.client("sqs")
     with ThreadPoolExecutor(max_workers=2) as pool:
         with running_as("resize_upload", stage_environment(aws)):
-            pool.submit(sqs.send_message, QueueUrl=aws.webhook_queue_url, MessageBody="x").result()
-        pool.submit(sqs.send_message, QueueUrl=aws.webhook_queue_url, MessageBody="y").result()  # the test's own
+            pool.submit(sqs.send_message, QueueUrl=aws.upload_dlq_url, MessageBody="x").result()
+        pool.submit(sqs.send_message, QueueUrl=aws.upload_dlq_url, MessageBody="y").result()  # the test's own
     calls = iam_calls.take()
     assert [(c.function, c.request.action) for c in calls] == [("resize_upload", "sqs:SendMessage")]
-    assert problems(calls) == [
-        f"resize_upload (ResizeRole) may not sqs:SendMessage on {aws.webhook_queue_arn} [sqs.SendMessage]: "
-        "no statement allows it"]
+    [problem] = problems(calls)
+    assert problem.startswith(f"resize_upload (ResizeRole) may not sqs:SendMessage on {aws.upload_dlq_arn} "
+                              "[sqs.SendMessage]: no statement allows it")
 
 
 def test_the_tests_own_calls_are_not_recorded(aws, iam_calls):
