@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 
 from boto3.dynamodb.types import TypeDeserializer
 from chalice import Chalice, Rate, Response
@@ -204,3 +205,9 @@ def _plain_image(image):
     if not image:
         return None
     return plain_values({key: _deserializer.deserialize(value) for key, value in image.items()})
+
+
+# Lambda's init phase: only the resize function loads the image libraries, and it loads
+# them here, once, not on its first upload (every other function stays light).
+if os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "").endswith("-resize_upload"):
+    service.load_image_engine()

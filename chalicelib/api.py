@@ -118,7 +118,9 @@ class ImageApi:
         """The client's PUT is done: check the object is there, start the resize now.
 
         S3's own event stays the safety net; whichever arrives second finds the image
-        claimed or finished and changes nothing. 200 when already final, else 202.
+        claimed or finished and changes nothing. The image stops counting against the
+        owner's pending-upload quota now (else when its resize starts). 200 when already
+        final, else 202.
         """
         item = self.owned(owner, image_id)
         if item["status"] in images.FINAL_STATUSES:
@@ -128,6 +130,8 @@ class ImageApi:
                 raise ApiError(409, "upload_missing", "nothing has been uploaded for this image yet; "
                                "PUT the bytes to its upload URL first")
             self.start_resize(item["uploadKey"])
+            if item.get("quotaEntry"):  # its bytes are here: it no longer waits for an upload
+                self.records.release_quota(owner, {item["quotaEntry"]})
         return 202, self.view(item)
 
     def redeliver_webhook(self, owner: str, image_id: str) -> dict[str, Any]:

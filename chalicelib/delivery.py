@@ -55,25 +55,45 @@ class WebhookDelivery:
     def _iso(self, epoch: float) -> str:
         return images.iso(utc_from_epoch(epoch))
 
+    @property
+    def lease(self) -> float:
+        """How long a claimed attempt may stay unrecorded before another sender takes it."""
+        return self.settings.webhook_connect_timeout + self.settings.webhook_read_timeout + 30
+
     def on_item_changed(self, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> bool:
-        """Queue the first attempt when an item enters completed/failed with a webhook."""
+        """Queue the first attempt when an item enters completed/failed with a webhook.
+
+        If the resize already claimed it (and is sending it now), the queued copy waits out
+        the claim's lease: it finds the attempt recorded and does nothing, or takes over
+        from a resize that died before recording it.
+        """
         status = images.entered_final_status(old, new)
         state = (new or {}).get("webhook")
         if status is None or not isinstance(state, Mapping):
             return False
         try:
+            attempts = int(state.get("attempts", 0))
+            claimed = attempts > 0 and state.get("inFlight") == attempts
             task = DeliveryTask(
                 image_id=str(new["id"]),  # type: ignore[index]
                 webhook_id=str(state["id"]),
                 round=int(state.get("round", 1)),
-                attempt=int(state.get("attempts", 0)) + 1,
+                attempt=attempts if claimed else attempts + 1,
             )
         except (KeyError, TypeError, ValueError):
             # A record we cannot read would block the shard if we raised: skip it.
             logs.event(log, "webhook.malformed_state", level=logging.WARNING, outcome="skipped")
             return False
-        self.queue.enqueue(task)  # an SQS failure raises: the batch is retried, idempotently
+        # an SQS failure raises: the batch is retried, idempotently
+        self.queue.enqueue(task, delay=self.lease + 1 if claimed else 0)
         return True
+
+    def send_claimed(self, item: Mapping[str, Any]) -> str:
+        """Send the attempt the outcome's write claimed (the resize's own first attempt)."""
+        state = item["webhook"]
+        task = DeliveryTask(str(item["id"]), str(state["id"]), int(state.get("round", 1)), int(state["attempts"]))
+        now = self.clock()
+        return self._record(task, self._send(item, state), started=now)
 
     def handle(self, task: DeliveryTask) -> str:
         """Run one queued task; returns what happened (for logs and tests)."""
@@ -85,10 +105,9 @@ class WebhookDelivery:
         if task.not_before > now:
             self.queue.enqueue(task, delay=task.not_before - now)
             return "waiting"
-        lease = self.settings.webhook_connect_timeout + self.settings.webhook_read_timeout + 30
         item = self.records.claim_attempt(
             task.image_id, task.webhook_id, task.round, task.attempt,
-            self._iso(now), self._iso(now - lease),
+            self._iso(now), self._iso(now - self.lease),
         )
         if item is None:
             return "skipped"  # duplicate message, superseded round, or already delivered

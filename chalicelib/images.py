@@ -123,14 +123,22 @@ def left_pending_upload(old: Mapping[str, Any] | None, new: Mapping[str, Any] | 
     return not new or new.get("status") != PENDING_UPLOAD
 
 
-def initial_webhook_state(item_id: str, url: str, status: str) -> dict[str, Any]:
-    return {
+def initial_webhook_state(item_id: str, url: str, status: str,
+                          claimed_at: str | None = None) -> dict[str, Any]:
+    """The webhook state written with the outcome. With `claimed_at`, attempt 1 is claimed
+    in that same write by the worker that will send it at once (no second write on the
+    latency path); the stream's queued copy of attempt 1 then only takes over if that
+    worker dies before recording a result."""
+    state: dict[str, Any] = {
         "id": webhook_id(item_id, status),
         "url": url,
         "status": "pending",
         "round": 1,
         "attempts": 0,
     }
+    if claimed_at is not None:
+        state.update(attempts=1, inFlight=1, lastAttemptAt=claimed_at)
+    return state
 
 
 def public_webhook(state: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -48,7 +48,8 @@ class UploadProcessor:
     storage: ImageStorage
     settings: Settings
     now: Callable[[], Any] = images.utc_now
-    # Called with the finished item: sends the first webhook attempt from here.
+    # Called with the finished item, whose first webhook attempt the outcome's write
+    # claimed: sends it from here, at once.
     notify: Callable[[Mapping[str, Any]], Any] | None = None
     checkpoint: Callable[[str, str], None] = field(default=_no_checkpoint)
 
@@ -87,7 +88,9 @@ class UploadProcessor:
         finished = images.iso(self.now())
         fields.update(updatedAt=finished, completedAt=finished)
         if claimed.get("webhookUrl"):
-            fields["webhook"] = images.initial_webhook_state(image_id, claimed["webhookUrl"], fields["status"])
+            fields["webhook"] = images.initial_webhook_state(
+                image_id, claimed["webhookUrl"], fields["status"],
+                claimed_at=finished if self.notify is not None else None)
         item, seen = self.records.finish(image_id, claimed_at, fields)
         if item is None:
             return self._lost(image_id, fields, seen)

@@ -14,7 +14,7 @@ from chalicelib.auth import JwksCache, TokenVerifier
 from chalicelib.config import Settings, settings
 from chalicelib.delivery import WebhookDelivery
 from chalicelib.processing import UploadProcessor
-from chalicelib.queues import DeliveryQueue, DeliveryTask
+from chalicelib.queues import DeliveryQueue
 from chalicelib.records import ImageRecords
 from chalicelib.storage import ImageStorage
 from chalicelib.sweeper import Sweeper
@@ -65,11 +65,9 @@ def processor() -> UploadProcessor:
 
 
 def _first_attempt(item: Mapping[str, Any]) -> None:
-    state = item["webhook"]
-    task = DeliveryTask(str(item["id"]), str(state["id"]), int(state.get("round", 1)), 1)
     try:
-        delivery().handle(task)
-    except Exception:  # the outcome is recorded; the stream's queued attempt takes over
+        delivery().send_claimed(item)
+    except Exception:  # the outcome is recorded; the stream's queued copy takes over
         logs.get("service").exception("webhook.inline_attempt_failed", extra={"fields": {"imageId": item["id"]}})
 
 
@@ -107,3 +105,8 @@ def verifier() -> TokenVerifier:
         s = current_settings()
         return TokenVerifier(s.cognito_issuer, s.cognito_app_client_id, JwksCache(s.jwks_url))
     return _cached("verifier", build)
+
+
+def load_image_engine() -> None:
+    """Import the image libraries now (the resize function's init phase)."""
+    from chalicelib import imaging  # noqa: F401

@@ -31,16 +31,23 @@ class ThumbgenClient:
         return self.http.post(f"{self.api_url}/images", json=body, timeout=10)
 
     def upload(self, data: bytes, *, content_type: str, filename: str = "image",
-               webhook_url: str | None = None, declared_size: int | None = None) -> Upload:
+               webhook_url: str | None = None, declared_size: int | None = None,
+               complete: bool = True) -> Upload:
         response = self.create(filename=filename, content_type=content_type,
                                file_size=declared_size or len(data), webhook_url=webhook_url)
         response.raise_for_status()
-        created = response.json()
+        return self.put_and_complete(response.json(), data, complete=complete)
+
+    def put_and_complete(self, created: dict[str, Any], data: bytes, complete: bool = True) -> Upload:
+        """PUT the bytes to a created image's presigned URL, then say so (complete)."""
         upload = created["upload"]
         headers = dict(upload["headers"])
         headers.pop("Content-Length", None)  # requests sets the real one from the body
         put = requests.put(upload["url"], data=data, headers=headers, timeout=30)
-        return Upload(created["id"], created, put.status_code, time.time())
+        finished = time.time()
+        if complete and put.status_code == 200:
+            self.http.post(f"{self.api_url}/images/{created['id']}/complete", timeout=10)
+        return Upload(created["id"], created, put.status_code, finished)
 
     def get(self, image_id: str) -> requests.Response:
         return self.http.get(f"{self.api_url}/images/{image_id}", timeout=10)

@@ -50,20 +50,38 @@ class SqsPump(threading.Thread):
     def stop(self) -> None:
         self._halt.set()
 
+    def _free_slots(self) -> int:
+        """Wait for one free worker, then take every other free one (at most 10 in all).
+
+        Like Lambda's poller, a message is received only when a worker can take it: a
+        message received and left waiting would reach its visibility timeout and be
+        delivered a second time while the first copy still waits."""
+        while not self._slots.acquire(timeout=0.5):
+            if self._halt.is_set():
+                return 0
+        taken = 1
+        while taken < 10 and self._slots.acquire(blocking=False):
+            taken += 1
+        return taken
+
     def run(self) -> None:
         while not self._halt.is_set():
+            slots = self._free_slots()
+            if not slots:
+                break
             try:
-                response = self._sqs.receive_message(
-                    QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                messages = self._sqs.receive_message(
+                    QueueUrl=self._url, MaxNumberOfMessages=slots, WaitTimeSeconds=1,
                     AttributeNames=["All"],
-                )
+                ).get("Messages", [])
             except Exception:  # the embedded server shutting down, or a blip
+                messages = []
                 if not self._halt.wait(0.2):
                     log.exception("receive failed on %s", self.name)
-                continue
-            for message in response.get("Messages", []):
-                self._slots.acquire()
+            for message in messages:
                 self._pool.submit(self._invoke, message)
+            for _ in range(slots - len(messages)):
+                self._slots.release()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _invoke(self, message: dict) -> None:

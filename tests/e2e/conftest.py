@@ -44,7 +44,9 @@ class RunningStack:
 def stack(tmp_path_factory):
     aws_port, api_port = free_port(), free_port()
     log = tmp_path_factory.mktemp("stack") / "stack.log"
+    faults_dir = tmp_path_factory.mktemp("faults")
     env = {**os.environ, "AWS_PORT": str(aws_port), "API_PORT": str(api_port),
+           "THUMBGEN_FAULTS_DIR": str(faults_dir),
            "WEBHOOK_SECRET": TEST_SECRET, "WEBHOOK_RETRY_SCHEDULE": "1,1,1",
            "WEBHOOK_CONNECT_TIMEOUT": "1", "WEBHOOK_READ_TIMEOUT": "1.5"}
     with open(log, "wb") as out:
@@ -62,7 +64,9 @@ def stack(tmp_path_factory):
             process.kill()
             raise RuntimeError(f"the local stack did not start:\n{log.read_text()}")
         time.sleep(0.1)
-    yield RunningStack(api_url, f"http://127.0.0.1:{aws_port}", log)
+    running = RunningStack(api_url, f"http://127.0.0.1:{aws_port}", log)
+    running.faults_dir = faults_dir
+    yield running
     process.terminate()
     try:
         process.wait(timeout=10)
