@@ -1,5 +1,5 @@
 # thumbgen — `make run` (the whole pipeline locally) and `make test` (the whole suite);
-# `make bench`, and `make package` / `make deploy STAGE=…` / `make destroy STAGE=…` (infra/Makefile.inc).
+# `make bench` (engine, pipeline latency, cold starts, load and faults), and `make package` / `make deploy STAGE=…` / `make destroy STAGE=…` (infra/Makefile.inc).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -26,6 +26,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.engine
 	$(PY) -m bench.pipeline
+	$(PY) -m bench.coldstart
+	$(PY) -m bench.load
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build dist
