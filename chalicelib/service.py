@@ -16,7 +16,7 @@ from chalicelib.delivery import WebhookDelivery
 from chalicelib.processing import UploadProcessor
 from chalicelib.queues import DeliveryQueue
 from chalicelib.records import ImageRecords
-from chalicelib.storage import ImageStorage
+from chalicelib.storage import ImageStorage, require_conditional_put
 from chalicelib.sweeper import Sweeper
 from chalicelib.urlsafety import UrlPolicy
 from chalicelib.webhooks import Sender
@@ -49,7 +49,11 @@ def url_policy() -> UrlPolicy:
 
 
 def storage() -> ImageStorage:
-    return _cached("storage", lambda: ImageStorage(aws.client("s3"), current_settings().bucket))
+    def build() -> ImageStorage:
+        s3 = aws.client("s3")
+        require_conditional_put(s3)
+        return ImageStorage(s3, current_settings().bucket)
+    return _cached("storage", build)
 
 
 def records() -> ImageRecords:

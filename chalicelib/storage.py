@@ -9,6 +9,26 @@ class UploadMissing(Exception):
     """The object named by an event is not (or no longer) in the bucket."""
 
 
+class PresignUnsupported(RuntimeError):
+    """This botocore cannot sign what the upload URL must carry."""
+
+
+def require_conditional_put(s3_client: Any) -> None:
+    """Refuse to start with a botocore that cannot sign `If-None-Match` on PutObject.
+
+    boto3 comes from the Lambda runtime (bundling it would take the zip from ~21 MB to
+    ~38 MB). Without that header in the signature a presigned URL could overwrite an
+    upload already made, so an older runtime must fail loudly, not sign a weaker URL.
+    """
+    members = s3_client.meta.service_model.operation_model("PutObject").input_shape.members
+    if "IfNoneMatch" not in members:
+        import botocore
+
+        raise PresignUnsupported(
+            f"botocore {botocore.__version__} cannot sign If-None-Match on PutObject "
+            "(needs botocore >= 1.35.16); use a newer Lambda runtime or bundle boto3")
+
+
 @dataclass(frozen=True)
 class PresignedUpload:
     url: str

@@ -146,3 +146,42 @@ def test_malformed_delivery_tasks_are_refused(body):
 def test_delivery_task_round_trips():
     task = DeliveryTask("a", "b", 2, 3, 12.5)
     assert DeliveryTask.from_json(task.to_json()) == task
+
+
+def test_a_botocore_that_cannot_sign_if_none_match_stops_the_function():
+    import boto3
+    from botocore.model import ServiceModel
+
+    from chalicelib.storage import PresignUnsupported, require_conditional_put
+
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    require_conditional_put(s3)  # this botocore can
+    model = s3.meta.service_model._service_description
+    put = model["shapes"]["PutObjectRequest"]
+    old = {**model, "shapes": {**model["shapes"], "PutObjectRequest": {
+        **put, "members": {k: v for k, v in put["members"].items() if k != "IfNoneMatch"}}}}
+
+    class OldClient:
+        class meta:
+            service_model = ServiceModel(old, "s3")
+
+    with pytest.raises(PresignUnsupported, match="If-None-Match"):
+        require_conditional_put(OldClient())
+
+
+@pytest.mark.parametrize("name, value", [
+    ("WEBHOOK_REQUIRE_HTTPS", "ture"), ("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "maybe"),
+    ("MAX_UPLOAD_BYTES", "11MB"), ("MAX_PENDING_UPLOADS", "0"), ("WEBHOOK_READ_TIMEOUT", "-1"),
+    ("WEBHOOK_RETRY_SCHEDULE", "5,x"), ("WEBHOOK_SECRET", "not-a-secret"), ("LOG_LEVEL", "LOUD"),
+])
+def test_a_bad_setting_stops_with_its_name(name, value):
+    from chalicelib.config import ConfigError
+
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_booleans_are_read_strictly():
+    assert Settings.from_env({"WEBHOOK_REQUIRE_HTTPS": "TRUE"}).webhook_require_https is True
+    assert Settings.from_env({"WEBHOOK_REQUIRE_HTTPS": "0"}).webhook_require_https is False
+    assert Settings.from_env({}).webhook_require_https is False

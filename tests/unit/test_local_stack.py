@@ -1,0 +1,69 @@
+"""The local stack's own rules: every stage setting passes through from the environment,
+a bad one stops it before anything starts, and a failed start leaves no process behind."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from thumbgen import resources
+from thumbgen.stack import LocalStack, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fake_resources() -> resources.LocalResources:
+    return resources.LocalResources(
+        bucket="b", table="t", stream_arn="arn:s", upload_queue_url="http://q/u", upload_queue_arn="arn:u",
+        upload_dlq_url="http://q/ud", upload_dlq_arn="arn:ud", webhook_queue_url="http://q/w",
+        webhook_queue_arn="arn:w", webhook_dlq_url="http://q/wd", user_pool_id="us-east-1_x", app_client_id="c")
+
+
+def test_every_stage_setting_can_be_set_for_make_run(monkeypatch):
+    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "false")
+    monkeypatch.setenv("MAX_PENDING_UPLOADS", "3")
+    monkeypatch.setenv("WEBHOOK_RETRY_SCHEDULE", "1,2")
+    stack = LocalStack()
+    stack.resources = fake_resources()
+    env = stack._environment()
+    # the local default (true, so a receiver on 127.0.0.1 works) yields to the environment
+    assert env["WEBHOOK_ALLOW_PRIVATE_NETWORKS"] == "false"
+    assert env["MAX_PENDING_UPLOADS"] == "3" and env["WEBHOOK_RETRY_SCHEDULE"] == "1,2"
+    monkeypatch.delenv("WEBHOOK_ALLOW_PRIVATE_NETWORKS")
+    assert stack._environment()["WEBHOOK_ALLOW_PRIVATE_NETWORKS"] == "true"
+
+
+def test_a_bad_setting_stops_make_run_with_its_name_and_starts_nothing():
+    aws_port, api_port = free_port(), free_port()
+    result = subprocess.run([sys.executable, "-m", "thumbgen.cli", "run"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60,
+                            env={**os.environ, "WEBHOOK_REQUIRE_HTTPS": "ture",
+                                 "AWS_PORT": str(aws_port), "API_PORT": str(api_port)})
+    assert result.returncode == 2
+    assert "WEBHOOK_REQUIRE_HTTPS='ture' is not valid" in result.stderr
+    for port in (aws_port, api_port):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))  # nothing was left listening
+
+
+def test_a_start_that_fails_half_way_stops_the_embedded_aws(monkeypatch):
+    stack = LocalStack(aws_port=free_port(), api_port=free_port())
+
+    def broken(self):
+        raise RuntimeError("the app failed to import")
+
+    monkeypatch.setattr(LocalStack, "_import_app", broken)
+    saved = dict(os.environ)  # the stack points this process's environment at itself
+    try:
+        with pytest.raises(RuntimeError, match="failed to import"):
+            stack.start()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    assert stack._moto.poll() is not None  # the embedded AWS process is gone
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", stack.aws_port))
