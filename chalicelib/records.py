@@ -75,31 +75,34 @@ class ImageRecords:
 
     def create_within_quota(self, item: Mapping[str, Any], owner: str, entry: str,
                             max_pending: int, now_epoch: int) -> None:
-        """Put the new pending item and take a slot of the owner's quota, atomically.
+        """Take a slot of the owner's quota, then put the new pending item.
 
         The quota item holds one entry per pending upload; entries leave when the upload
-        starts processing or the item is removed (stream handler), or when they expire.
-        A full quota is pruned of expired entries once before QuotaFull is raised.
+        is declared complete or starts processing, when the item is removed (stream
+        handler), or when they expire. A full quota is pruned of expired entries once
+        before QuotaFull is raised. Two conditional writes, not a transaction: a slot
+        whose item was never written (a crash in between) expires with its upload URL.
         """
         for attempt in (1, 2):
             try:
-                self._table.meta.client.transact_write_items(TransactItems=[
-                    {"Put": {"TableName": self._table.name, "Item": dict(item),
-                             "ConditionExpression": "attribute_not_exists(id)"}},
-                    {"Update": {"TableName": self._table.name, "Key": {"id": quota_key(owner)},
-                                "UpdateExpression": "ADD pendingIds :entry",
-                                "ConditionExpression": "attribute_not_exists(pendingIds) OR size(pendingIds) < :max",
-                                "ExpressionAttributeValues": {":entry": {entry}, ":max": max_pending}}},
-                ])
-                return
-            except self._table.meta.client.exceptions.TransactionCanceledException as exc:
-                reasons = exc.response.get("CancellationReasons") or []
-                if len(reasons) < 2 or reasons[1].get("Code") != "ConditionalCheckFailed":
+                self._table.update_item(
+                    Key={"id": quota_key(owner)}, UpdateExpression="ADD pendingIds :entry",
+                    ConditionExpression="attribute_not_exists(pendingIds) OR size(pendingIds) < :max",
+                    ExpressionAttributeValues={":entry": {entry}, ":max": max_pending},
+                )
+                break
+            except ClientError as exc:
+                if not _is_condition_failure(exc):
                     raise
             remaining = self.prune_quota(owner, now_epoch)
             if attempt == 2 or len(remaining) >= max_pending:
                 earliest = min((entry_expiry(e) for e in remaining), default=now_epoch + 1)
                 raise QuotaFull(retry_after=max(1, earliest - now_epoch))
+        try:
+            self.create(item)
+        except Exception:
+            self.release_quota(owner, {entry})
+            raise
 
     def prune_quota(self, owner: str, now_epoch: int) -> list[str]:
         """Drop the owner's expired entries; the entries still counting."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Callable
@@ -215,7 +216,8 @@ class Schedule(threading.Thread):
     def run(self) -> None:
         while not self._halt.wait(self._every):
             try:
-                self._handler({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events",
+                self._handler({"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+                               "source": "aws.events", "account": "123456789012", "region": "us-east-1",
                                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                "resources": [], "detail": {}}, _context(self.name))
             except Exception:

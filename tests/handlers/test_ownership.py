@@ -298,3 +298,18 @@ def test_redelivery_is_one_round_at_a_time_and_limited(make_client, aws, tokens)
             assert "redelivered 2 times" in body_of(response)["error"]["message"]
     assert len(queue_messages(aws)) == 2
     assert client.as_user("bob").http.post(path).status_code == 404
+
+
+def test_a_slot_whose_item_cannot_be_written_is_given_back(aws):
+    from botocore.exceptions import ClientError
+
+    from chalicelib.records import ImageRecords, quota_key
+    from tests.conftest import stage_environment
+    from tests.iam.plugin import running_as
+
+    table = boto3.resource("dynamodb").Table(aws.table)
+    records = ImageRecords(table)
+    table.put_item(Item={"id": "taken"})
+    with running_as("api_handler", stage_environment(aws)), pytest.raises(ClientError):
+        records.create_within_quota({"id": "taken"}, "owner-1", "99:taken", 5, 0)  # the id exists
+    assert "pendingIds" not in table.get_item(Key={"id": quota_key("owner-1")}).get("Item", {})
