@@ -15,8 +15,11 @@ _lock = threading.Lock()
 _clients: dict[str, Any] = {}
 _resources: dict[str, Any] = {}
 
+# botocore's "standard" retry mode: throttling and transient errors retried with backoff,
+# the same on every client (the legacy default retries fewer error kinds).
+_RETRIES = Config(retries={"mode": "standard", "max_attempts": 3})
 _CONFIGS = {
-    "s3": Config(signature_version="s3v4"),
+    "s3": _RETRIES.merge(Config(signature_version="s3v4")),
 }
 
 
@@ -24,7 +27,7 @@ def client(service: str) -> Any:
     with _lock:
         if service not in _clients:
             _clients[service] = boto3.session.Session().client(
-                service, config=_CONFIGS.get(service, Config())
+                service, config=_CONFIGS.get(service, _RETRIES)
             )
         return _clients[service]
 
@@ -32,7 +35,7 @@ def client(service: str) -> Any:
 def resource(service: str) -> Any:
     with _lock:
         if service not in _resources:
-            _resources[service] = boto3.session.Session().resource(service)
+            _resources[service] = boto3.session.Session().resource(service, config=_RETRIES)
         return _resources[service]
 
 
