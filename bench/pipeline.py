@@ -1,8 +1,9 @@
 """Pipeline latency on the local stack: end of the PUT -> signed webhook received.
 
-Uploads a 12 MP JPEG several times through the real HTTP path and prints the median and
-p90 latency, next to the engine's own time for the same image measured in this run (the
-part of the latency no plumbing can remove), and their ratio.
+Uploads a 12 MP JPEG several times through the real HTTP path (POST, PUT, then POST
+/images/{id}/complete as every client does) and prints the median and p90 latency, next
+to the engine's own time for the same image measured in this run (the part of the latency
+no plumbing can remove), and their ratio.
 """
 from __future__ import annotations
 
