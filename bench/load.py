@@ -113,14 +113,13 @@ def run_load(api_url: str, token: str, inputs: list[Input], *, uploads: int, con
             item = inputs[n % len(inputs)]
             created = client.create(filename=f"{item.name}-{n}", content_type=item.content_type,
                                     file_size=len(item.data), webhook_url=receiver.url(f"/load/{n}"))
-            created.raise_for_status()
-            image_id = created.json()["id"]
+            image_id = created["id"]
             if n in faulty and faults_dir:
                 point, action = rng.choice(faults.POINTS), rng.choice(("kill", "kill", "hang"))
                 faults.arm(faults_dir, image_id, point, action)
                 with lock:
                     result.faults.append(f"{item.name}: {point}:{action}")
-            upload = client.put_and_complete(created.json(), item.data)
+            upload = client.put_and_complete(created, item.data)
             with lock:
                 ids[n] = image_id
                 finished_at[image_id] = upload.put_finished_at
@@ -150,11 +149,11 @@ def run_load(api_url: str, token: str, inputs: list[Input], *, uploads: int, con
                 result.problems.append(f"upload {n} never got an id")
                 continue
             if got is None:
-                status = client.get(image_id).json().get("status")
+                status = client.get(image_id).get("status")
                 result.problems.append(f"upload {n} ({image_id}): no webhook; status {status}")
                 continue
             result.latencies_ms.append((got.at - finished_at[image_id]) * 1000)
-            item = client.get(image_id).json()
+            item = client.get(image_id)
             if item["status"] != "completed" or len(item["thumbnails"]) != 3:
                 result.problems.append(f"upload {n} ({image_id}) ended {item['status']}: {item.get('error')}")
     return result

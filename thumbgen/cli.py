@@ -1,6 +1,6 @@
-"""The `thumbgen` command: `run` (the local stack), `token` (an access token from the local
-stack's user pool), `receive` (a webhook receiver that verifies signatures), `render` (the
-thumbnail engine offline)."""
+"""The `thumbgen` command: `upload` (images to the API, thumbnails back), `run` (the local
+stack), `token` (an access token from the local stack's user pool), `receive` (a webhook
+receiver that verifies signatures), `render` (the thumbnail engine offline)."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +11,19 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="thumbgen", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    from thumbgen.upload import DESCRIPTION, EPILOG
+
+    upload = sub.add_parser("upload", help="upload images, wait for their thumbnails and save them",
+                            description=DESCRIPTION, epilog=EPILOG,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    upload.add_argument("files", nargs="+", metavar="FILE", help="PNG or JPEG files, up to 11 MiB each")
+    upload.add_argument("--out", default=".", metavar="DIR",
+                        help="where to save the thumbnails (default: the current directory)")
+    upload.add_argument("--json", action="store_true",
+                        help="print one JSON object per file (file, id, status, error, thumbnails)")
+    upload.add_argument("--timeout", type=float, default=120, metavar="SECONDS",
+                        help="how long to wait for each file's thumbnails (default: 120)")
 
     run = sub.add_parser("run", help="start the embedded AWS, the API and the event pumps")
     run.add_argument("--aws-port", type=int, default=None, help="default: $AWS_PORT or 4566")
@@ -27,7 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     render.add_argument("files", nargs="+", metavar="FILE")
     render.add_argument("--out", required=True, metavar="DIR")
 
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # shown with the subcommand's usage, not the top-level one
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command == "upload":
+        from thumbgen.upload import upload_command
+
+        return upload_command(args.files, args.out, args.json, args.timeout)
     if args.command == "run":
         from thumbgen.runner import run_forever
 

@@ -1,11 +1,56 @@
-"""A small client of the HTTP API: register, PUT to the presigned URL, poll."""
+"""A small Python client of the thumbgen API, for scripts and for `thumbgen upload`.
+
+    from thumbgen.client import ThumbgenClient
+
+    client = ThumbgenClient("http://127.0.0.1:8000", token)
+    image_id = client.upload_file("cat.jpg")           # register, PUT, start the resize
+    image = client.wait(image_id)                      # "completed" or "failed"
+    paths = client.download_thumbnails(image, "out/cat")
+
+Errors answered by the API raise `ApiError` (status, code, message); network failures
+raise `requests.RequestException`.
+"""
 from __future__ import annotations
 
+import builtins
+import io
+import mimetypes
+import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+from urllib.parse import urlparse
 
 import requests
+
+from chalicelib.config import MAX_UPLOAD_BYTES_DEFAULT
+
+MAX_UPLOAD_BYTES = MAX_UPLOAD_BYTES_DEFAULT  # 11 MiB = 11,534,336 bytes: the service's limit
+FINAL_STATUSES = ("completed", "failed")
+CHUNK_BYTES = 64 * 1024
+# progress(bytes_sent, total_bytes), called from the thread doing the PUT
+Progress = Callable[[int, int], None]
+
+
+class ApiError(Exception):
+    """An error answer of the API: `{"error": {"code", "message"}}` and its HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None):
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
+
+    @classmethod
+    def from_response(cls, response: requests.Response) -> "ApiError":
+        try:
+            error = response.json()["error"]
+            code, message = str(error["code"]), str(error["message"])
+        except (ValueError, KeyError, TypeError):
+            code, message = f"http_{response.status_code}", (response.text or response.reason or "")[:200]
+        retry_after = response.headers.get("Retry-After")
+        return cls(response.status_code, code, message,
+                   int(retry_after) if retry_after and retry_after.isdigit() else None)
 
 
 @dataclass(frozen=True)
@@ -16,38 +61,174 @@ class Upload:
     put_finished_at: float  # time.time() when the PUT's response arrived
 
 
+def sniff_content_type(head: bytes, filename: str) -> str:
+    """PNG or JPEG from the first bytes, else a guess from the name; the API decides."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+class _Body:
+    """A request body of exactly `length` bytes read from `source` a chunk at a time.
+
+    Its known length makes requests send `Content-Length` (what the presigned URL signs)
+    instead of chunked encoding, and only one chunk is ever held in memory.
+    """
+
+    def __init__(self, source: BinaryIO, length: int, progress: Progress | None = None):
+        self._source, self._length, self._progress = source, length, progress
+        self.sent = 0
+
+    def __len__(self) -> int:
+        return self._length - self.sent
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self.read(CHUNK_BYTES):
+            yield chunk
+
+    def read(self, size: int = -1) -> bytes:
+        remaining = self._length - self.sent
+        chunk = self._source.read(remaining if size is None or size < 0 else min(size, remaining))
+        if not chunk and remaining:
+            raise OSError(f"the file ended {remaining} bytes early (it changed during the upload)")
+        self.sent += len(chunk)
+        if chunk and self._progress:
+            self._progress(self.sent, self._length)
+        return chunk
+
+
 class ThumbgenClient:
-    def __init__(self, api_url: str, token: str | None = None):
+    """One user's session with the API (`token`: a Cognito access token)."""
+
+    def __init__(self, api_url: str, token: str | None = None, *, timeout: float = 10):
         self.api_url = api_url.rstrip("/")
-        self.http = requests.Session()
+        self.timeout = timeout
+        self.http = requests.Session()  # the API, with the bearer token
         if token:
             self.http.headers["Authorization"] = f"Bearer {token}"
+        self.storage = requests.Session()  # presigned URLs: never send them the token
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, f"{self.api_url}{path}", timeout=self.timeout, **kwargs)
+        if response.status_code >= 400:
+            raise ApiError.from_response(response)
+        return response.json() if response.content else None
 
     def create(self, *, filename: str, content_type: str, file_size: int,
-               webhook_url: str | None = None) -> requests.Response:
+               webhook_url: str | None = None) -> dict[str, Any]:
+        """Register an upload: its id and the presigned PUT (`upload.url`, `upload.headers`)."""
         body: dict[str, Any] = {"filename": filename, "contentType": content_type, "fileSize": file_size}
         if webhook_url is not None:
             body["webhookUrl"] = webhook_url
-        return self.http.post(f"{self.api_url}/images", json=body, timeout=10)
+        return self._call("POST", "/images", json=body)
+
+    def complete(self, image_id: str) -> dict[str, Any]:
+        """Tell the API the PUT is done, so the resize starts now rather than on S3's event."""
+        return self._call("POST", f"/images/{image_id}/complete")
+
+    def get(self, image_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/images/{image_id}")
+
+    def delete(self, image_id: str) -> None:
+        self._call("DELETE", f"/images/{image_id}")
+
+    def list(self, *, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every image of the user, newest first, fetching the pages as they are consumed."""
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"limit": page_size, **({"cursor": cursor} if cursor else {})}
+            page = self._call("GET", "/images", params=params)
+            yield from page["images"]
+            cursor = page.get("nextCursor")
+            if not cursor:
+                return
+
+    def wait(self, image_id: str, timeout: float = 60) -> dict[str, Any]:
+        """Poll until the image is completed or failed; TimeoutError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        delay = 0.1
+        while True:
+            image = self.get(image_id)
+            if image["status"] in FINAL_STATUSES:
+                return image
+            if time.monotonic() + delay > deadline:
+                raise TimeoutError(f"image {image_id} is still {image['status']} after {timeout:g} s")
+            time.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
+
+    def _put(self, created: dict[str, Any], source: BinaryIO, length: int,
+             progress: Progress | None) -> requests.Response:
+        upload = created["upload"]
+        headers = {k: v for k, v in upload["headers"].items() if k.lower() != "content-length"}
+        if progress:
+            progress(0, length)
+        return self.storage.put(upload["url"], data=_Body(source, length, progress), headers=headers,
+                                timeout=(self.timeout, 60))
 
     def upload(self, data: bytes, *, content_type: str, filename: str = "image",
                webhook_url: str | None = None, declared_size: int | None = None,
                complete: bool = True) -> Upload:
-        response = self.create(filename=filename, content_type=content_type,
-                               file_size=declared_size or len(data), webhook_url=webhook_url)
-        response.raise_for_status()
-        return self.put_and_complete(response.json(), data, complete=complete)
+        """Register and PUT bytes held in memory, then call complete if the PUT succeeded.
+
+        `declared_size` registers another size than the bytes sent (to test the service's
+        own checks); `complete=False` leaves the start to S3's event alone.
+        """
+        created = self.create(filename=filename, content_type=content_type,
+                              file_size=declared_size or len(data), webhook_url=webhook_url)
+        return self.put_and_complete(created, data, complete=complete)
 
     def put_and_complete(self, created: dict[str, Any], data: bytes, complete: bool = True) -> Upload:
-        """PUT the bytes to a created image's presigned URL, then say so (complete)."""
-        upload = created["upload"]
-        headers = dict(upload["headers"])
-        headers.pop("Content-Length", None)  # requests sets the real one from the body
-        put = requests.put(upload["url"], data=data, headers=headers, timeout=30)
+        """PUT bytes to an image `create` registered, then call complete if the PUT succeeded."""
+        put = self._put(created, io.BytesIO(data), len(data), None)
         finished = time.time()
-        if complete and put.status_code == 200:
-            self.http.post(f"{self.api_url}/images/{created['id']}/complete", timeout=10)
+        if complete and put.ok:
+            self.complete(created["id"])
         return Upload(created["id"], created, put.status_code, finished)
 
-    def get(self, image_id: str) -> requests.Response:
-        return self.http.get(f"{self.api_url}/images/{image_id}", timeout=10)
+    def upload_file(self, path: str | os.PathLike[str], *, webhook_url: str | None = None,
+                    content_type: str | None = None, progress: Progress | None = None) -> str:
+        """Register, stream the file to S3 and start the resize; returns the image id.
+
+        The content type is sniffed from the bytes unless given; the file is never held
+        in memory whole.
+        """
+        path = Path(path)
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            content_type = content_type or sniff_content_type(f.read(16), path.name)
+            f.seek(0)
+            created = self.create(filename=path.name, content_type=content_type, file_size=size,
+                                  webhook_url=webhook_url)
+            put = self._put(created, f, size, progress)
+        if not put.ok:
+            raise ApiError(put.status_code, "upload_refused", _s3_error(put))
+        self.complete(created["id"])
+        return created["id"]
+
+    def download_thumbnails(self, image: dict[str, Any], directory: str | os.PathLike[str]) -> builtins.list[Path]:
+        """Save each thumbnail of a completed image as DIR/<w>x<h>.<ext>; their paths."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for thumb in image.get("thumbnails") or []:
+            size = thumb["size"]
+            with self.storage.get(thumb["url"], stream=True, timeout=(self.timeout, 60)) as response:
+                response.raise_for_status()
+                suffix = PurePosixPath(urlparse(thumb["url"]).path).suffix \
+                    or mimetypes.guess_extension(response.headers.get("Content-Type", "")) or ""
+                path = directory / f"{size['width']}x{size['height']}{suffix}"
+                with open(path, "wb") as out:
+                    for chunk in response.iter_content(CHUNK_BYTES):
+                        out.write(chunk)
+            paths.append(path)
+        return paths
+
+
+def _s3_error(response: requests.Response) -> str:
+    """S3 answers errors in XML: keep its Code, else the status line."""
+    text = response.text or ""
+    start, end = text.find("<Code>"), text.find("</Code>")
+    code = text[start + 6:end] if 0 <= start < end else response.reason
+    return f"the storage refused the upload ({response.status_code} {code})"

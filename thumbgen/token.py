@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
@@ -15,20 +16,35 @@ from thumbgen import users
 from thumbgen.stack import local_client
 
 
-def print_token(username: str) -> int:
-    aws_url = f"http://127.0.0.1:{os.environ.get('AWS_PORT', '4566')}"
-    api_url = f"http://127.0.0.1:{os.environ.get('API_PORT', '8000')}"
+class SignInError(Exception):
+    """No token could be had from the local stack; the message says what to do."""
+
+
+def local_api_url(env: Mapping[str, str] = os.environ) -> str:
+    return f"http://127.0.0.1:{env.get('API_PORT', '8000')}"
+
+
+def local_token(username: str = "demo", env: Mapping[str, str] = os.environ) -> str:
+    """A fresh access token for a user of the local stack's pool (the demo user signs in
+    with THUMBGEN_DEMO_PASSWORD when set, as `make run` does)."""
+    aws_url = f"http://127.0.0.1:{env.get('AWS_PORT', '4566')}"
+    api_url = local_api_url(env)
     try:
         requests.get(f"{api_url}/health", timeout=2).raise_for_status()
         cognito = local_client("cognito-idp", aws_url)
         pool_id, client_id = users.local_pool(cognito)
-        password = os.environ.get("THUMBGEN_DEMO_PASSWORD") if username == "demo" else None
-        token = users.token_for(cognito, pool_id, client_id, username, password)
+        password = env.get("THUMBGEN_DEMO_PASSWORD") if username == "demo" else None
+        return users.token_for(cognito, pool_id, client_id, username, password)
     except (requests.RequestException, BotoCoreError, ClientError, LookupError) as exc:
-        print(f"error: no local stack at {api_url} / {aws_url} ({exc}); start it with `make run`",
-              file=sys.stderr)
-        return 2
+        raise SignInError(f"no local stack at {api_url} / {aws_url} ({exc}); start it with `make run`") from exc
     except PermissionError as exc:
+        raise SignInError(str(exc)) from exc
+
+
+def print_token(username: str) -> int:
+    try:
+        token = local_token(username)
+    except SignInError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"access token for {username} (valid 1 h):", file=sys.stderr)

@@ -6,10 +6,12 @@ import subprocess
 import sys
 import uuid
 
+import pytest
 import requests
 
 from tests.e2e.conftest import ROOT
 from tests.imagegen import make_jpeg
+from thumbgen.client import ApiError
 
 
 def wait_final(client, image_id: str, timeout: float = 30) -> dict:
@@ -17,7 +19,7 @@ def wait_final(client, image_id: str, timeout: float = 30) -> dict:
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        item = client.get(image_id).json()
+        item = client.get(image_id)
         if item["status"] in ("completed", "failed"):
             return item
         time.sleep(0.1)
@@ -62,19 +64,20 @@ def test_two_users_cannot_see_or_touch_each_others_images(stack):
     upload = alice.upload(make_jpeg(320, 240), content_type="image/jpeg")
     assert upload.put_status == 200
     wait_final(alice, upload.id)
-    assert bob.get(upload.id).status_code == 404
+    with pytest.raises(ApiError) as hidden:
+        bob.get(upload.id)
+    assert hidden.value.status == 404
     assert bob.http.delete(f"{stack.api_url}/images/{upload.id}", timeout=10).status_code == 404
     assert bob.http.post(f"{stack.api_url}/images/{upload.id}/webhook/redeliver", timeout=10).status_code == 404
     assert upload.id not in [i["id"] for i in bob.http.get(f"{stack.api_url}/images", timeout=10).json()["images"]]
-    assert alice.get(upload.id).json()["status"] == "completed"
+    assert alice.get(upload.id)["status"] == "completed"
 
 
 def test_list_pages_through_a_users_images(stack):
     client = stack.client_for("e2e-pager")
     made = []
     for n in range(5):
-        response = client.create(filename=f"p{n}.jpg", content_type="image/jpeg", file_size=10)
-        made.append(response.json()["id"])
+        made.append(client.create(filename=f"p{n}.jpg", content_type="image/jpeg", file_size=10)["id"])
     seen, cursor = [], None
     while True:
         params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
@@ -84,6 +87,7 @@ def test_list_pages_through_a_users_images(stack):
         if not cursor:
             break
     assert seen == list(reversed(made))
+    assert [i["id"] for i in client.list(page_size=2)] == seen  # the client follows nextCursor
 
 
 def test_delete_removes_the_objects_from_the_bucket(stack):
@@ -95,18 +99,21 @@ def test_delete_removes_the_objects_from_the_bucket(stack):
     s3 = stack.boto("s3")
     prefixes = (f"uploads/{upload.id}", f"thumbnails/{upload.id}/")
     assert sum(s3.list_objects_v2(Bucket="thumbgen-images", Prefix=p)["KeyCount"] for p in prefixes) == 4
-    assert client.http.delete(f"{stack.api_url}/images/{upload.id}", timeout=10).status_code == 204
+    client.delete(upload.id)  # 204; an error would raise ApiError
     assert sum(s3.list_objects_v2(Bucket="thumbgen-images", Prefix=p)["KeyCount"] for p in prefixes) == 0
     assert all(requests.get(url, timeout=10).status_code == 404 for url in links)
-    assert client.get(upload.id).status_code == 404
+    with pytest.raises(ApiError) as gone:
+        client.get(upload.id)
+    assert gone.value.status == 404
     assert client.http.delete(f"{stack.api_url}/images/{upload.id}", timeout=10).status_code == 404
 
 
 def test_pending_uploads_are_limited_per_user(stack):
     greedy, other = stack.client_for("e2e-greedy"), stack.client_for("e2e-other")
     for _ in range(20):
-        assert greedy.create(filename="a.jpg", content_type="image/jpeg", file_size=10).status_code == 201
-    refused = greedy.create(filename="a.jpg", content_type="image/jpeg", file_size=10)
-    assert refused.status_code == 429 and refused.json()["error"]["code"] == "too_many_requests"
-    assert 1 <= int(refused.headers["Retry-After"]) <= 601
-    assert other.create(filename="a.jpg", content_type="image/jpeg", file_size=10).status_code == 201
+        greedy.create(filename="a.jpg", content_type="image/jpeg", file_size=10)
+    with pytest.raises(ApiError) as refused:
+        greedy.create(filename="a.jpg", content_type="image/jpeg", file_size=10)
+    assert (refused.value.status, refused.value.code) == (429, "too_many_requests")
+    assert 1 <= refused.value.retry_after <= 601
+    assert other.create(filename="a.jpg", content_type="image/jpeg", file_size=10)["status"] == "pending_upload"

@@ -17,7 +17,7 @@ def upload_with_fault(stack, receiver, point: str, action: str, png: bool = Fals
     data, content_type = (make_png(800, 600), "image/png") if png else (make_jpeg(1600, 1200), "image/jpeg")
     hook = f"/fault/{point}/{action}/{time.monotonic_ns()}"
     created = stack.client.create(filename="f", content_type=content_type, file_size=len(data),
-                                  webhook_url=receiver.url(hook)).json()
+                                  webhook_url=receiver.url(hook))
     faults.arm(stack.faults_dir, created["id"], point, action)
     upload = stack.client.put_and_complete(created, data)
     assert upload.put_status == 200
@@ -35,7 +35,7 @@ def test_a_worker_dying_at_any_point_still_ends_in_one_outcome_and_one_webhook(s
     for point, action, image_id, hook in started:
         got = receiver.wait_for(hook, timeout=BOUND)
         assert got, f"no webhook within {BOUND} s after a {action} at {point}"
-        item = stack.client.get(image_id).json()
+        item = stack.client.get(image_id)
         assert item["status"] == "completed" and len(item["thumbnails"]) == 3, (point, action)
         assert not (stack.faults_dir / image_id).exists()  # the fault fired
     time.sleep(1)

@@ -12,6 +12,7 @@ from standardwebhooks import Webhook
 
 from tests.conftest import TEST_SECRET
 from tests.imagegen import make_gif, make_jpeg, make_png, make_png_bomb_header, make_truncated_jpeg
+from thumbgen.client import ApiError
 
 SIZES = [(400, 300), (160, 120), (120, 120)]
 MAX = 11 * 1024 * 1024
@@ -54,7 +55,7 @@ def test_jpeg_end_to_end(stack, receiver):
         image = download(thumb["url"])
         assert (image.format, image.size) == ("JPEG", size)
         assert not image.getexif()  # no EXIF, no GPS
-    item = stack.client.get(upload.id).json()
+    item = stack.client.get(upload.id)
     assert item["status"] == "completed"
     # stored sideways (2000x3000 pixels, orientation 6): the upright size is reported
     assert (item["metadata"]["width"], item["metadata"]["height"]) == (3000, 2000)
@@ -86,7 +87,7 @@ def test_bad_uploads_fail_with_their_code(stack, receiver, name, data, content_t
     assert event["type"] == "thumbnails.failed", name
     assert event["data"]["error"]["code"] == code, name
     assert event["data"]["thumbnails"] == []
-    item = stack.client.get(upload.id).json()
+    item = stack.client.get(upload.id)
     assert item["status"] == "failed" and item["error"]["code"] == code
 
 
@@ -98,10 +99,10 @@ def test_upload_larger_than_declared_and_over_the_limit_fails(stack, receiver):
 
 
 def test_size_limit_at_registration(stack):
-    ok = stack.client.create(filename="big.jpg", content_type="image/jpeg", file_size=MAX)
-    assert ok.status_code == 201
-    too_big = stack.client.create(filename="big.jpg", content_type="image/jpeg", file_size=MAX + 1)
-    assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "file_too_large"
+    assert stack.client.create(filename="big.jpg", content_type="image/jpeg", file_size=MAX)["id"]
+    with pytest.raises(ApiError) as too_big:
+        stack.client.create(filename="big.jpg", content_type="image/jpeg", file_size=MAX + 1)
+    assert (too_big.value.status, too_big.value.code) == (413, "file_too_large")
 
 
 def test_presigned_url_cannot_overwrite_an_upload(stack):
@@ -126,8 +127,9 @@ def test_duplicate_s3_event_sends_nothing_twice(stack, receiver):
 
 
 def test_get_unknown_image_is_404(stack):
-    response = stack.client.get(str(uuid.uuid4()))
-    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+    with pytest.raises(ApiError) as unknown:
+        stack.client.get(str(uuid.uuid4()))
+    assert (unknown.value.status, unknown.value.code) == (404, "not_found")
 
 
 def test_the_stack_prints_its_api_url_and_webhook_secret(stack):
@@ -139,3 +141,14 @@ def test_the_stack_prints_its_api_url_and_webhook_secret(stack):
     banner = stack.log.read_text()
     assert f"API:            {stack.api_url}" in banner
     assert f"WEBHOOK_SECRET={TEST_SECRET}" in banner
+
+
+def test_without_complete_s3s_event_alone_starts_the_resize(stack, receiver):
+    """The safety net for a client that never calls POST /images/{id}/complete."""
+    path = hook_path()
+    upload = stack.client_for("e2e-no-complete").upload(make_jpeg(640, 480), content_type="image/jpeg",
+                                                        webhook_url=receiver.url(path), complete=False)
+    assert upload.put_status == 200
+    [got] = receiver.wait_for(path, timeout=20)
+    assert got.headers["webhook-id"] == f"msg_{upload.id}_completed"
+    assert verified(got)["data"]["status"] == "completed"

@@ -25,7 +25,7 @@ def start(stack, url: str) -> str:
 def wait_webhook_state(stack, image_id: str, status: str, timeout: float = 20) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        state = stack.client.get(image_id).json().get("webhook") or {}
+        state = stack.client.get(image_id).get("webhook") or {}
         if state.get("status") == status or time.monotonic() > deadline:
             return state
         time.sleep(0.1)

@@ -1,0 +1,113 @@
+"""A minimal stand-in for the API and the bucket on 127.0.0.1, for client tests without
+the stack: it records what the client sends (headers of each PUT, the order of calls) and
+drains upload bodies in small reads, holding none of them."""
+from __future__ import annotations
+
+import http.server
+import io
+import json
+import threading
+import uuid
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+GOOD_TOKEN = "good-token"
+SIZES = [(400, 300), (160, 120), (120, 120)]
+
+
+@dataclass
+class Put:
+    image_id: str
+    headers: dict[str, str]
+    received: int
+
+
+@dataclass
+class LocalApi:
+    calls: list[str] = field(default_factory=list)  # "POST /images", "PUT <id>", "POST /images/<id>/complete", …
+    puts: list[Put] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)  # id -> declared fileSize
+
+    def __enter__(self) -> "LocalApi":
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def _reply(self, status: int, body: dict | bytes | None = None, content_type: str = "application/json"):
+                data = body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else b""
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _authorized(self) -> bool:
+                if self.headers.get("Authorization") == f"Bearer {GOOD_TOKEN}":
+                    return True
+                self._reply(401, {"error": {"code": "unauthorized", "message": "a valid bearer token is required"}})
+                return False
+
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path.startswith("/thumb/"):
+                    w, h = (int(n) for n in self.path.rsplit("/", 1)[1].split(".")[0].split("x"))
+                    out = io.BytesIO()
+                    Image.new("RGB", (w, h), "teal").save(out, "PNG")
+                    return self._reply(200, out.getvalue(), "image/png")
+                if not self._authorized():
+                    return
+                api.calls.append(f"GET {self.path}")
+                if self.path.startswith("/images?"):
+                    return self._reply(200, {"images": [], "nextCursor": None})
+                image_id = self.path.split("/")[2]
+                base = f"http://127.0.0.1:{self.server.server_address[1]}"
+                thumbs = [{"size": {"width": w, "height": h}, "url": f"{base}/thumb/{image_id}/{w}x{h}.png?sig=x"}
+                          for w, h in SIZES]
+                return self._reply(200, {"id": image_id, "status": "completed", "thumbnails": thumbs, "error": None})
+
+            def do_POST(self) -> None:  # noqa: N802
+                if not self._authorized():
+                    return
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                api.calls.append(f"POST {self.path}")
+                if self.path.endswith("/complete"):
+                    return self._reply(202, {"id": self.path.split("/")[2], "status": "processing"})
+                request = json.loads(body)
+                if request["contentType"] not in ("image/png", "image/jpeg"):
+                    return self._reply(415, {"error": {"code": "unsupported_media_type",
+                                                       "message": "contentType must be image/png or image/jpeg"}})
+                image_id = str(uuid.uuid4())
+                api.sizes[image_id] = request["fileSize"]
+                base = f"http://127.0.0.1:{self.server.server_address[1]}"
+                headers = {"Content-Type": request["contentType"], "Content-Length": str(request["fileSize"]),
+                           "If-None-Match": "*"}
+                return self._reply(201, {"id": image_id, "status": "pending_upload",
+                                         "upload": {"url": f"{base}/put/{image_id}?X-Amz-Signature=x",
+                                                    "method": "PUT", "headers": headers}})
+
+            def do_PUT(self) -> None:  # noqa: N802
+                image_id = self.path.split("/")[2].split("?")[0]
+                api.calls.append(f"PUT {image_id}")
+                remaining, received = int(self.headers.get("Content-Length") or 0), 0
+                while remaining:
+                    chunk = self.rfile.read(min(remaining, 64 * 1024))
+                    if not chunk:
+                        break
+                    received, remaining = received + len(chunk), remaining - len(chunk)
+                api.puts.append(Put(image_id, dict(self.headers), received))
+                self._reply(200, b"", "text/plain")
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join()

@@ -1,0 +1,120 @@
+"""`thumbgen upload` without the stack: arguments, file checks and exit codes, against a
+local server that records every call (so "nothing was uploaded" is checked, not assumed)."""
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.unit.localapi import GOOD_TOKEN, LocalApi
+from thumbgen.cli import main
+from thumbgen.client import MAX_UPLOAD_BYTES
+from thumbgen.stack import free_port
+from thumbgen.upload import output_dirs, upload_command
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+
+
+@pytest.fixture
+def api():
+    with LocalApi() as running:
+        yield running
+
+
+def run(files, api_url, *, token=GOOD_TOKEN, out=None, as_json=False):
+    stdout, stderr = io.StringIO(), io.StringIO()
+    env = {"THUMBGEN_API_URL": api_url, "THUMBGEN_TOKEN": token}
+    code = upload_command([str(f) for f in files], str(out or "."), as_json, 10, env=env,
+                          stdout=stdout, stderr=stderr)
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def sized(path: Path, size: int) -> Path:
+    with open(path, "wb") as f:
+        f.write(PNG[:8])
+        f.truncate(size)
+    return path
+
+
+def test_every_file_completed_exits_0_and_saves_thumbnails(api, tmp_path):
+    a, b = sized(tmp_path / "a.png", 5_000), sized(tmp_path / "b.png", MAX_UPLOAD_BYTES)  # the limit is fine
+    code, out, err = run([a, b], api.url, out=tmp_path / "thumbs")
+    assert code == 0, err
+    for name in ("a", "b"):
+        assert sorted(p.name for p in (tmp_path / "thumbs" / name).iterdir()) == \
+            ["120x120.png", "160x120.png", "400x300.png"]
+    lines = out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"{a}: completed (id ")
+    assert "\x1b" not in err  # stderr is not a terminal: plain lines
+    assert "a.png: 100% of 5.0 KB" in err.splitlines()
+    assert sorted(p.received for p in api.puts) == [5_000, MAX_UPLOAD_BYTES]
+
+
+def test_a_refused_file_exits_1_with_its_code_and_json_parses(api, tmp_path):
+    good, text = sized(tmp_path / "good.png", 1_000), tmp_path / "notes.txt"
+    text.write_text("hello")
+    code, out, _ = run([good, text], api.url, out=tmp_path, as_json=True)
+    assert code == 1
+    first, second = (json.loads(line) for line in out.splitlines())
+    assert first["file"] == str(good) and first["status"] == "completed" and first["error"] is None
+    assert [Path(p).name for p in first["thumbnails"]] == ["400x300.png", "160x120.png", "120x120.png"]
+    assert second == {"file": str(text), "id": None, "status": "failed", "thumbnails": [],
+                      "error": {"code": "unsupported_media_type",
+                                "message": "contentType must be image/png or image/jpeg"}}
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "missing.png", "no such file"),
+    (lambda d: d, "is a directory"),
+    (lambda d: sized(d / "big.png", MAX_UPLOAD_BYTES + 1), "11,534,337 bytes is over the limit of 11,534,336"),
+    (lambda d: sized(d / "file.png", 10) / "inside", "cannot be read"),
+])
+def test_file_problems_exit_2_before_anything_is_sent(api, tmp_path, make, message):
+    fine = sized(tmp_path / "fine.png", 100)
+    code, out, err = run([fine, make(tmp_path)], api.url, out=tmp_path / "out")
+    assert code == 2 and message in err and err.startswith("error: ")
+    assert out == "" and api.calls == [] and not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_an_unreadable_file_exits_2(api, tmp_path):
+    locked = sized(tmp_path / "locked.png", 100)
+    locked.chmod(0)
+    code, _, err = run([locked], api.url)
+    assert code == 2 and "cannot be read" in err and api.calls == []
+
+
+def test_a_refused_token_exits_2_before_any_upload(api, tmp_path):
+    code, out, err = run([sized(tmp_path / "a.png", 100)], api.url, token="forged")
+    assert code == 2 and "401 unauthorized" in err and "THUMBGEN_TOKEN" in err
+    assert out == "" and api.puts == [] and "POST /images" not in api.calls
+
+
+def test_no_api_reachable_exits_2(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}"
+    code, out, err = run([sized(tmp_path / "a.png", 100)], url)
+    assert code == 2 and f"no API reachable at {url}" in err and out == ""
+
+
+@pytest.mark.parametrize("argv", [["upload"], ["upload", "--bogus", "a.png"], ["upload", "a.png", "--timeout", "soon"]])
+def test_bad_usage_exits_2(argv, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2 and "usage: thumbgen upload" in capsys.readouterr().err
+
+
+def test_help_explains_sign_in_and_exit_codes(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["upload", "--help"])
+    text = capsys.readouterr().out
+    assert exited.value.code == 0
+    for words in ("THUMBGEN_TOKEN", "THUMBGEN_API_URL", "exit codes", "11,534,336", "--json", "--out DIR"):
+        assert words in text
+
+
+def test_files_with_the_same_stem_get_their_own_directories(tmp_path):
+    dirs = output_dirs([Path("a/cat.jpg"), Path("b/cat.png"), Path("cat-2.jpg"), Path("dog.jpg")], tmp_path)
+    assert [d.name for d in dirs] == ["cat", "cat-2", "cat-2-2", "dog"]
