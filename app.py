@@ -11,6 +11,7 @@ from chalice import Chalice, Rate, Response
 from chalicelib import config, images, logs, paging, service, upload_events
 from chalicelib.auth import Caller, KeysUnavailable, Unauthorized, bearer_token
 from chalicelib.errors import ApiError
+from chalicelib.processing import ClaimHeld
 from chalicelib.queues import DeliveryTask
 from chalicelib.records import plain_values
 from chalicelib.uploads import parse_upload_request
@@ -136,16 +137,18 @@ def redeliver_webhook(caller: Caller, image_id):
 @_invocation
 def resize_upload(event):
     """An upload arrived (S3's notification) or was declared complete: make the thumbnails,
-    record the outcome, send the first webhook attempt. Raising hands the message back to
-    the queue (a lease held elsewhere, an infrastructure error); the queue's redrive policy
-    ends that in the dead-letter queue."""
+    record the outcome, send the first webhook attempt. An infrastructure error raises: the
+    queue hands the message back, and its redrive policy ends that in the dead-letter queue."""
     processor = service.processor()
     for record in event:
         keys = upload_events.keys_in(record.body)
         if not keys:
             logs.event(log, "resize.dropped_message", outcome="malformed", body=record.body[:200])
         for key in keys:
-            processor.process(key)
+            try:
+                processor.process(key)
+            except ClaimHeld as held:  # another worker has it: look again when its lease ends
+                service.start_resize(key, delay=held.retry_in)
 
 
 @app.on_sqs_message(queue=config.UPLOAD_DLQ_NAME, batch_size=1)

@@ -8,8 +8,9 @@ Every image whose bytes reach the bucket ends completed or failed within a bound
 a worker dies (timeout, out of memory, crash):
 - the claim is a lease (PROCESSING_LEASE_SECONDS, longer than the function's timeout), so
   a dead worker's claim is taken over by the next delivery of the message;
-- while a live worker holds the lease, another delivery raises ClaimHeld: the queue hands
-  it back after its visibility timeout instead of it being dropped as a duplicate;
+- while a live worker holds the lease, another delivery (S3's event racing `complete`)
+  raises ClaimHeld and the handler queues the message again for when the lease ends:
+  it then finds the image finished, or takes over from a worker that died;
 - a claim made more than MAX_PROCESSING_TRIES times (a worker that dies on this image
   every time) ends `failed / internal_error` without another try;
 - a message the queue gives up on reaches the dead-letter consumer, and an item left
@@ -21,7 +22,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from chalicelib import images, logs
@@ -35,7 +36,12 @@ _uploader = ThreadPoolExecutor(max_workers=8, thread_name_prefix="thumbgen-s3")
 
 
 class ClaimHeld(Exception):
-    """Another worker holds a live lease on this image: try again after it runs out."""
+    """Another worker holds a live lease on this image: look again in `retry_in` seconds,
+    when it has finished or its lease has run out."""
+
+    def __init__(self, image_id: str, retry_in: int):
+        super().__init__(f"{image_id} is being processed by another worker; again in {retry_in} s")
+        self.retry_in = retry_in
 
 
 def _no_checkpoint(point: str, image_id: str) -> None:
@@ -110,9 +116,17 @@ class UploadProcessor:
             return "orphan"
         if seen.get("status") == images.PROCESSING:
             logs.event(log, "resize.claim_held", imageId=image_id, outcome="retry_later")
-            raise ClaimHeld(f"{image_id} is being processed by another worker")
+            raise ClaimHeld(image_id, self._lease_left(seen) + 1)
         logs.event(log, "resize.duplicate", imageId=image_id, outcome="skipped", status=seen.get("status"))
         return "skipped"
+
+    def _lease_left(self, seen: Mapping[str, Any]) -> int:
+        lease = self.settings.processing_lease_seconds
+        try:
+            started = datetime.fromisoformat(str(seen["processingStartedAt"]).replace("Z", "+00:00"))
+        except (KeyError, ValueError):
+            return lease
+        return max(0, min(lease, int((started - self.now()).total_seconds()) + lease))
 
     def _lost(self, image_id: str, fields: Mapping[str, Any], seen: Mapping[str, Any]) -> str:
         """finish() was refused: the lease was taken over, or the image deleted meanwhile."""

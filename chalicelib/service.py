@@ -93,10 +93,14 @@ def delivery() -> WebhookDelivery:
     return _cached("delivery", build)
 
 
+def start_resize(key: str, delay: int = 0) -> None:
+    """Queue the resize of an uploaded key (now, or after `delay` seconds, at most 900)."""
+    aws.client("sqs").send_message(QueueUrl=current_settings().upload_queue_url,
+                                   MessageBody=upload_events.complete_message(key),
+                                   DelaySeconds=max(0, min(900, int(delay))))
+
+
 def image_api() -> ImageApi:
-    def start_resize(key: str) -> None:
-        aws.client("sqs").send_message(QueueUrl=current_settings().upload_queue_url,
-                                       MessageBody=upload_events.complete_message(key))
     return _cached("image_api", lambda: ImageApi(
         records=records(), storage=storage(), settings=current_settings(),
         redeliver=lambda image_id, max_round: delivery().redeliver(image_id, max_round),

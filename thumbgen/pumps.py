@@ -135,6 +135,7 @@ class StreamPump(threading.Thread):
         self._halt = threading.Event()
         self._nudge = threading.Event()
         self._iterators: dict[str, str | None] = {}
+        self._last_sequence: dict[str, str] = {}
 
     def stop(self) -> None:
         self._halt.set()
@@ -147,9 +148,14 @@ class StreamPump(threading.Thread):
         shards = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]
         for shard in shards:
             if shard["ShardId"] not in self._iterators:
-                self._iterators[shard["ShardId"]] = self._streams.get_shard_iterator(
-                    StreamArn=self._arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON",
-                )["ShardIterator"]
+                self._iterators[shard["ShardId"]] = self._iterator(shard["ShardId"])
+
+    def _iterator(self, shard: str) -> str:
+        """From the start, or just after the last record delivered from this shard."""
+        after = self._last_sequence.get(shard)
+        kind = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after} if after else \
+            {"ShardIteratorType": "TRIM_HORIZON"}
+        return self._streams.get_shard_iterator(StreamArn=self._arn, ShardId=shard, **kind)["ShardIterator"]
 
     def _lambda_record(self, record: dict) -> dict:
         record = dict(record)
@@ -177,11 +183,14 @@ class StreamPump(threading.Thread):
                     if records:
                         busy = True
                         self._deliver([self._lambda_record(r) for r in records])
+                        self._last_sequence[shard] = records[-1]["dynamodb"]["SequenceNumber"]
                     self._iterators[shard] = response.get("NextShardIterator")
             except Exception:
                 if self._halt.is_set():
                     return
-                log.exception("stream poll failed")
+                log.exception("stream poll failed; reading the shards again after the last record")
+                self._iterators.clear()  # an expired or stale iterator: start over from there
+                last_discovery = 0.0
                 busy = False
             if not busy:
                 self._nudge.wait(self._interval)

@@ -110,8 +110,9 @@ def test_a_duplicate_delivery_during_a_live_lease_is_handed_back_to_the_queue(aw
     records = ImageRecords(table)
     records.start_processing("img-4", images.iso(datetime.now(timezone.utc)), "2000-01-01T00:00:00.000Z")
     processor = UploadProcessor(records, GoodStorage(), Settings.from_env({}))
-    with pytest.raises(ClaimHeld), running_as("resize_upload", stage_environment(aws)):
+    with pytest.raises(ClaimHeld) as held, running_as("resize_upload", stage_environment(aws)):
         processor.process("uploads/img-4")  # not "skipped": the worker holding it may be dead
+    assert 1 <= held.value.retry_in <= Settings.from_env({}).processing_lease_seconds + 1
 
 
 def test_an_image_that_kills_its_worker_every_time_ends_failed(aws):

@@ -162,3 +162,22 @@ def test_dead_lettered_uploads_end_failed(client, aws):
     client.lambda_.invoke("fail_dead_uploads", sqs_event([s3_notification(aws.bucket, f"uploads/{image_id}")]))
     body = json.loads(client.http.get(f"/images/{image_id}").body)
     assert body["status"] == "failed" and body["error"]["code"] == "internal_error"
+
+
+def test_an_upload_another_worker_holds_is_queued_again_for_when_its_lease_ends(client, aws):
+    from datetime import datetime, timezone
+
+    from chalicelib import images
+    from tests.conftest import queue_messages
+
+    image_id = create(client)
+    put_upload(aws, image_id, make_jpeg(64, 48))
+    queue_messages(aws, aws.upload_queue_url)  # S3's own notification: not this test's
+    boto3.resource("dynamodb").Table(aws.table).update_item(  # a live worker holds it
+        Key={"id": image_id}, UpdateExpression="SET #s = :p, processingStartedAt = :now",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":p": "processing", ":now": images.iso(datetime.now(timezone.utc))})
+    client.lambda_.invoke("resize_upload", upload_event(aws.bucket, f"uploads/{image_id}"))  # no error
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=aws.upload_queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"  # back after the lease

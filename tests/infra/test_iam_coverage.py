@@ -81,7 +81,14 @@ def _run_the_pipeline(client, aws, receiver: WebhookReceiver) -> str:
         put_upload(aws, i, make_jpeg(1600, 1200))
         assert client.http.post(f"/images/{i}/complete").status_code == 202
     assert client.http.get("/images?limit=1").status_code == 200
-    resize_all()  # S3's notifications and the complete messages: one outcome each
+    table = boto3.resource("dynamodb").Table(aws.table)
+    table.update_item(Key={"id": gone_id}, UpdateExpression="SET #s = :p, processingStartedAt = :t",
+                      ExpressionAttributeNames={"#s": "status"},  # another worker holds it for now
+                      ExpressionAttributeValues={":p": "processing", ":t": "2999-01-01T00:00:00.000Z"})
+    resize_all()  # S3's notifications and the complete messages; gone_id's are queued again
+    table.update_item(Key={"id": gone_id}, UpdateExpression="SET processingStartedAt = :t",
+                      ExpressionAttributeValues={":t": "2000-01-01T00:00:00.000Z"})  # that worker died
+    client.lambda_.invoke("resize_upload", sqs_event([s3_notification(aws.bucket, f"uploads/{gone_id}")]))
     client.lambda_.invoke("on_image_change", _stream_event(aws, image_id))
     deliver_all()
     assert len(queue_messages(aws, aws.webhook_dlq_url)) == 2  # both 410s ended them
