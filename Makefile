@@ -1,11 +1,11 @@
 # thumbgen — `make run` (the whole pipeline locally) and `make test` (the whole suite);
-# `make bench`, and `make package` / `make deploy STAGE=…` / `make destroy STAGE=…` (infra/Makefile.inc).
+# `make bench`, `make screenshot`, and `make package` / `make deploy STAGE=…` / `make destroy STAGE=…` (infra/Makefile.inc).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench venv clean
+.PHONY: run test bench venv clean screenshot
 
 venv: $(STAMP)
 
@@ -26,6 +26,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.engine
 	$(PY) -m bench.pipeline
+
+# docs/screenshot.png: the web page with thumbnails, in headless Chromium on a fresh stack.
+screenshot: $(STAMP)
+	$(PY) -m tests.browser.screenshot
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build dist

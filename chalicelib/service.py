@@ -52,6 +52,10 @@ def storage() -> ImageStorage:
     return _cached("storage", lambda: ImageStorage(aws.client("s3"), current_settings().bucket))
 
 
+def bucket_origin() -> str:
+    return _cached("bucket_origin", lambda: storage().origin())
+
+
 def records() -> ImageRecords:
     return _cached("records", lambda: ImageRecords(aws.resource("dynamodb").Table(current_settings().table)))
 
