@@ -1,11 +1,11 @@
 # thumbgen — `make run` (the whole pipeline locally) and `make test` (the whole suite);
-# `make bench` (engine, pipeline latency, cold starts, load and faults), and `make package` / `make deploy STAGE=…` / `make destroy STAGE=…` (infra/Makefile.inc).
+# `make bench` (engine, pipeline latency, cold starts, load and faults), `make screenshot`, and `make package` / `make deploy STAGE=…` / `make destroy STAGE=…` (infra/Makefile.inc).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench venv clean
+.PHONY: run test bench venv clean screenshot
 
 venv: $(STAMP)
 
@@ -28,6 +28,10 @@ bench: $(STAMP)
 	$(PY) -m bench.pipeline
 	$(PY) -m bench.coldstart
 	$(PY) -m bench.load
+
+# docs/screenshot.png: the web page with thumbnails, in headless Chromium on a fresh stack.
+screenshot: $(STAMP)
+	$(PY) -m tests.browser.screenshot
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build dist

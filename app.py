@@ -8,7 +8,7 @@ import os
 from boto3.dynamodb.types import TypeDeserializer
 from chalice import Chalice, Rate, Response
 
-from chalicelib import config, images, logs, paging, service, upload_events
+from chalicelib import config, images, logs, paging, service, upload_events, webpage
 from chalicelib.auth import Caller, KeysUnavailable, Unauthorized, bearer_token
 from chalicelib.errors import ApiError
 from chalicelib.processing import ClaimHeld
@@ -80,6 +80,31 @@ def _authenticated(handler):
 @app.route("/health", methods=["GET"])
 def health():
     return {"status": "ok"}
+
+
+@app.route("/", methods=["GET"])
+@_invocation
+def upload_page():
+    """The upload page (chalicelib/web/): sign in, upload, thumbnails, recent images."""
+    path = (app.current_request.context or {}).get("path") or "/"
+    return webpage.page(service.current_settings(), service.bucket_origin(), path)
+
+
+@app.route("/app.js", methods=["GET"])
+def page_script():
+    return webpage.asset("app.js", app.current_request.query_params)
+
+
+@app.route("/app.css", methods=["GET"])
+def page_style():
+    return webpage.asset("app.css", app.current_request.query_params)
+
+
+@app.route("/config.json", methods=["GET"])
+@_invocation
+def page_config():
+    """Public client settings of the stage: the user pool to sign in with, the size limit."""
+    return webpage.config_response(service.current_settings())
 
 
 JSON_BODIES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]

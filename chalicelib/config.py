@@ -114,6 +114,7 @@ class Settings:
     cognito_user_pool_id: str
     cognito_app_client_id: str
     cognito_jwks_url: str | None
+    cognito_endpoint_url: str
     log_level: str
     stage: str
 
@@ -160,6 +161,8 @@ class Settings:
             cognito_user_pool_id=pool,
             cognito_app_client_id=e.get("COGNITO_APP_CLIENT_ID", ""),
             cognito_jwks_url=jwks,
+            # Where browsers sign in (the web page): the embedded AWS locally, else the region's.
+            cognito_endpoint_url=endpoint or f"https://cognito-idp.{region}.amazonaws.com",
             log_level=level,
             stage=e.get("STAGE", "local") or "local",
         )

@@ -56,6 +56,10 @@ def storage() -> ImageStorage:
     return _cached("storage", build)
 
 
+def bucket_origin() -> str:
+    return _cached("bucket_origin", lambda: storage().origin())
+
+
 def records() -> ImageRecords:
     return _cached("records", lambda: ImageRecords(aws.resource("dynamodb").Table(current_settings().table)))
 

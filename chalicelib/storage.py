@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class UploadMissing(Exception):
@@ -65,6 +66,12 @@ class ImageStorage:
         return self._s3.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=ttl
         )
+
+    def origin(self) -> str:
+        """scheme://host[:port] of the presigned URLs this bucket hands out (signed locally,
+        no request): the origin a page must be allowed to PUT to and load images from."""
+        parts = urlsplit(self.presign_download("uploads/origin", 60))
+        return f"{parts.scheme}://{parts.netloc}"
 
     def upload_size(self, key: str) -> int | None:
         """The size of an uploaded object, or None when there is none (HeadObject)."""

@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-# Every handler a test runs is held to its own execution role (tests/iam/).
-pytest_plugins = ["tests.iam.plugin"]
+# Every handler a test runs is held to its own execution role (tests/iam/); `stack`, the
+# running local stack of the end-to-end and browser tests, is in tests/live_stack.py.
+pytest_plugins = ["tests.iam.plugin", "tests.live_stack"]
 
 TEST_SECRET = "whsec_" + "dGhpcy1pcy1hLXRlc3Qtc2VjcmV0LW9ubHkh"
 

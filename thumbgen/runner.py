@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 
 from chalicelib.config import ConfigError
@@ -15,6 +16,9 @@ def run_forever(aws_port: int | None = None, api_port: int | None = None) -> int
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("werkzeug", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # SIGTERM while starting stops like Ctrl-C (start() then stops what it started), so
+    # the embedded AWS and the workers never outlive this process.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         stack = LocalStack(
             aws_port=aws_port or _port("AWS_PORT", 4566),
@@ -26,6 +30,24 @@ def run_forever(aws_port: int | None = None, api_port: int | None = None) -> int
     except (PortInUse, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
+    try:
+        _serve(stack)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the stop short
+        print("stopping…", flush=True)
+        stack.stop()
+    return 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _serve(stack: LocalStack) -> None:
     print(f"thumbgen is running\n"
           f"  API:            {stack.api_url}\n"
           f"  embedded AWS:   {stack.aws_url} (S3, DynamoDB + streams, SQS, Cognito)\n"
@@ -34,12 +56,7 @@ def run_forever(aws_port: int | None = None, api_port: int | None = None) -> int
           f"  token (1 h):    {stack.demo_token()}\n"
           f"  another token:  .venv/bin/thumbgen token [--user NAME]\n"
           f"Ctrl-C to stop.", flush=True)
-    try:
-        wait_for_shutdown()
-    finally:
-        print("stopping…", flush=True)
-        stack.stop()
-    return 0
+    wait_for_shutdown()
 
 
 def _port(name: str, default: int) -> int:

@@ -149,8 +149,10 @@ def test_only_the_app_and_its_dependencies_ship(names):
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     shipped_lib = sorted(n for n in names if n.startswith("chalicelib/"))
     in_repo = sorted(f"chalicelib/{p.relative_to(REPO / 'chalicelib')}"
-                     for p in (REPO / "chalicelib").rglob("*.py"))
+                     for p in (REPO / "chalicelib").rglob("*")
+                     if p.is_file() and "__pycache__" not in p.parts)
     assert shipped_lib == in_repo
+    assert "chalicelib/web/index.html" in shipped_lib  # the web page ships with the code
 
 
 def test_terraform_declares_every_function_on_python312_with_the_configured_size(terraform):
