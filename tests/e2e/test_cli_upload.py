@@ -85,7 +85,9 @@ def test_a_bad_token_exits_2(stack, tmp_path):
 
 def test_without_a_token_it_signs_in_as_the_local_demo_user(stack, tmp_path):
     jpeg, png, *_ = images(tmp_path)
-    result = thumbgen_upload(stack, jpeg, png, "--json", token=None, cwd=tmp_path)  # default --out: here
+    # as a user of `make run` would: the demo password it was started with, no token
+    result = thumbgen_upload(stack, jpeg, png, "--json", token=None, cwd=tmp_path,
+                             extra_env={"THUMBGEN_DEMO_PASSWORD": stack.demo_password})  # default --out: here
     assert result.returncode == 0, result.stderr
     outcomes = [json.loads(line) for line in result.stdout.splitlines()]
     assert [o["status"] for o in outcomes] == ["completed", "completed"]

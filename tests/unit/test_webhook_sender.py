@@ -233,7 +233,7 @@ def test_each_attempt_ends_in_time_and_closes_its_socket(mode, scheme, expected)
         else:
             assert result.error == expected and result.status_code is None
         assert elapsed < 3 * TOTAL
-        assert threading.active_count() == threads
+        assert threading.active_count() <= threads  # none left behind (others may end)
         assert client_sockets_to(receiver.port) == fillers  # the backlog's, for never_accept
         if mode != "never_accept":
             assert wait_until(lambda: receiver.open_connections() == 0)
@@ -249,7 +249,7 @@ def test_the_pinning_adapter_is_cut_off_too():
         threads = threading.active_count()
         result, elapsed = timed_post(sender(session_factory=pinned_session), receiver.url())
         assert result.error == "timeout" and elapsed < 3 * TOTAL
-        assert threading.active_count() == threads
+        assert threading.active_count() <= threads  # none left behind (others may end)
         assert client_sockets_to(receiver.port) == 0
 
 
@@ -278,7 +278,7 @@ def test_many_dripping_receivers_leave_nothing_behind_and_the_next_delivery_goes
             else:
                 assert result.error == "timeout" and result.status_code is None
             assert elapsed < 3 * TOTAL
-        assert threading.active_count() == threads
+        assert threading.active_count() <= threads  # none left behind (others may end)
         assert [client_sockets_to(r.port) for r in receivers] == [0, 0, 0, 0]
         assert wait_until(lambda: all(r.open_connections() == 0 for r in receivers))
         assert wait_until(lambda: open_fds() == fds)
