@@ -210,10 +210,11 @@ class LocalStack:
 
     def _start_api(self, app_module: Any) -> None:
         from chalice.config import Config as ChaliceConfig
-        from chalice.local import create_local_server
+
+        from thumbgen.localapi import create_api_server
 
         config = ChaliceConfig.create(chalice_stage="local", app_name="thumbgen")
-        self._api = create_local_server(app_module.app, config, self.host, self.api_port)
+        self._api = create_api_server(app_module.app, config, self.host, self.api_port)
         thread = threading.Thread(target=self._api.server.serve_forever, name="api", daemon=True)
         thread.start()
 
