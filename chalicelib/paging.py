@@ -3,7 +3,9 @@
 A cursor carries the position of the last item shown (its id and createdAt) and a digest
 of the owner it was made for. The query itself always runs on the caller's own partition,
 so a cursor can never reveal another user's items; one made for someone else is refused
-instead of silently restarting (400 invalid_request).
+instead of silently restarting: 404 not_found, as another user's image id is, since such a
+cursor names no position the caller has. Only a cursor that is not base64url at all is a
+malformed request (400), which openapi.yaml's pattern for it says too.
 """
 from __future__ import annotations
 
@@ -11,12 +13,15 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from typing import Any, Mapping
 
 from chalicelib.errors import ApiError
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+MAX_CURSOR_LENGTH = 512
+CURSOR_PATTERN = "[A-Za-z0-9_-]*"  # openapi.yaml: GET /images, cursor
 
 
 def _owner_tag(owner: str) -> str:
@@ -29,27 +34,28 @@ def encode_cursor(owner: str, item: Mapping[str, Any]) -> str:
 
 
 def decode_cursor(owner: str, cursor: str) -> dict[str, str]:
-    """The position to continue after; ApiError 400 for anything not made for this owner."""
-    invalid = ApiError(400, "invalid_request", "cursor is not valid; start again without it")
-    if len(cursor) > 512:
-        raise invalid
+    """The position to continue after: ApiError 400 for a malformed cursor, 404 for a well
+    formed one that was not made for this owner."""
+    if len(cursor) > MAX_CURSOR_LENGTH or not re.fullmatch(CURSOR_PATTERN, cursor):
+        raise ApiError(400, "invalid_request",
+                       f"cursor must be at most {MAX_CURSOR_LENGTH} characters of A-Z a-z 0-9 _ -")
+    unknown = ApiError(404, "not_found", "no such cursor for this user; start again without it")
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise invalid from None
+        raise unknown from None
     if (not isinstance(data, dict) or data.get("o") != _owner_tag(owner)
             or not isinstance(data.get("i"), str) or not isinstance(data.get("c"), str)):
-        raise invalid
+        raise unknown
     return {"id": data["i"], "createdAt": data["c"]}
 
 
 def parse_limit(text: str | None) -> int:
+    """ASCII digits only: int() also takes "+5", " 5", "1_0" and other scripts' digits,
+    which the schema's integer does not."""
     if text is None:
         return DEFAULT_LIMIT
-    try:
-        limit = int(text)
-    except ValueError:
-        limit = 0
-    if not str(text).strip().isdigit() or not 1 <= limit <= MAX_LIMIT:
+    digits = text.lstrip("0")
+    if not re.fullmatch("[0-9]+", text) or len(digits) > 3 or not 1 <= int(digits or "0") <= MAX_LIMIT:
         raise ApiError(400, "invalid_request", f"limit must be a whole number from 1 to {MAX_LIMIT}")
-    return limit
+    return int(digits)

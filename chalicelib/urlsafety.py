@@ -7,6 +7,7 @@ runtime API listens on 127.0.0.1:9001) or the instance metadata address.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -16,6 +17,9 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Iterable[str]]
 
 MAX_URL_LENGTH = 2048
+# RFC 3986's characters, as openapi.yaml's `format: uri` says: an IRI's others (é, 😀…)
+# must arrive percent-encoded, a "%" starts an escape, and "#" comes at most once.
+_URI_TEXT = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
 
 # Not caught by ipaddress's is_global/is_private on every Python: keep them explicit.
 _BLOCKED_NETWORKS = tuple(
@@ -63,17 +67,32 @@ def is_public(ip: IPAddress) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+def _is_ipv6_literal(host: str) -> bool:
+    """urlsplit also takes "[v1.x]" (an IPvFuture) and zone ids, which format: uri does not."""
+    if not re.fullmatch("[0-9a-f:.]+", host):
+        return False
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_webhook_url(url: str, policy: UrlPolicy) -> tuple[str, str, int]:
     """Syntax rules only (no DNS): returns (scheme, host, port)."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
         raise UnsafeWebhookUrl("webhookUrl must be an absolute http(s) URL")
     if any(ch.isspace() or ord(ch) < 0x20 for ch in url):
         raise UnsafeWebhookUrl("webhookUrl must not contain whitespace or control characters")
+    if not _URI_TEXT.fullmatch(url) or url.count("#") > 1:
+        raise UnsafeWebhookUrl("webhookUrl must be a URI: ASCII, other characters percent-encoded")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise UnsafeWebhookUrl(f"webhookUrl is not a valid URL: {exc}") from None
+    if any(bracket in parts.path + parts.query + parts.fragment for bracket in "[]"):
+        raise UnsafeWebhookUrl("webhookUrl may hold [ ] only around an IPv6 host")
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise UnsafeWebhookUrl("webhookUrl must use http or https")
@@ -84,6 +103,8 @@ def parse_webhook_url(url: str, policy: UrlPolicy) -> tuple[str, str, int]:
     host = parts.hostname
     if not host:
         raise UnsafeWebhookUrl("webhookUrl must name a host")
+    if "[" in parts.netloc and not _is_ipv6_literal(host):
+        raise UnsafeWebhookUrl("webhookUrl may hold [ ] only around an IPv6 address")
     return scheme, host, port or (443 if scheme == "https" else 80)
 
 

@@ -7,7 +7,6 @@ handlers through their Lambda wrappers, called by the pumps.
 from __future__ import annotations
 
 import base64
-import functools
 import importlib
 import logging
 import os
@@ -24,7 +23,6 @@ from typing import Any
 import boto3
 import requests
 from botocore.config import Config
-from chalice.local import ChaliceRequestHandler
 
 from chalicelib.config import SETTING_NAMES, Settings
 from chalicelib import upload_events
@@ -82,15 +80,6 @@ def ensure_port_free(host: str, port: int, setting: str) -> None:
 
 def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
-class _NoDelayHandler(ChaliceRequestHandler):
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's name)
-        """The access log only at DEBUG: the service's own JSON lines say what happened."""
-        if logging.getLogger("thumbgen").isEnabledFor(logging.DEBUG):
-            super().log_message(format, *args)
 
 
 def _upload_hops(message: dict) -> tuple[latency.Hop, ...]:
@@ -234,15 +223,11 @@ class LocalStack:
 
     def _start_api(self, app_module: Any) -> None:
         from chalice.config import Config as ChaliceConfig
-        from chalice.local import create_local_server
+
+        from thumbgen.localapi import create_api_server
 
         config = ChaliceConfig.create(chalice_stage="local", app_name="thumbgen")
-        self._api = create_local_server(app_module.app, config, self.host, self.api_port)
-        # Chalice's handler writes headers and body in separate sends: on a kept-alive
-        # connection Nagle's algorithm and the client's delayed ACK then add ~40 ms to
-        # every answer. TCP_NODELAY on each accepted socket removes it.
-        self._api.server.RequestHandlerClass = functools.partial(
-            _NoDelayHandler, app_object=app_module.app, config=config)
+        self._api = create_api_server(app_module.app, config, self.host, self.api_port)
         thread = threading.Thread(target=self._api.server.serve_forever, name="api", daemon=True)
         thread.start()
 

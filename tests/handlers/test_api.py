@@ -151,3 +151,42 @@ def test_redeliver_needs_a_final_image_with_a_webhook(client):
     hooked = json.loads(post(client, good(webhookUrl="https://93.184.216.34/h")).body)["id"]
     response = client.http.post(f"/images/{hooked}/webhook/redeliver")
     assert response.status_code == 409 and error_of(response)["code"] == "not_final"
+
+
+# openapi.yaml's CreateImage.filename, held to the edge: no control character (C0, DEL, C1)
+# anywhere and not only blanks, by the same explicit classes in both places.
+SCHEMA_REFUSES = ["\u0085", "\u00a0", "\u3000", "\ufeff", " \u2028 ", "\u2000\u200a", "a\u0085b", "a\x1cb",
+                  "\x1f", "a\x7f", "a\x80", "a\x9f", "\t", "cat\n.jpg", "x" * 256]
+SCHEMA_ALLOWS = ["a\u00a0b", " cat.jpg ", "\u200b", "\u180e", "\u3000x", "é", "\U0001f408" * 255, "x" * 255]
+
+
+def test_filenames_are_refused_or_accepted_as_the_schema_says(client):
+    for filename in SCHEMA_REFUSES:
+        response = post(client, good(filename=filename))
+        assert response.status_code == 400 and error_of(response)["code"] == "invalid_request", repr(filename)
+    for filename in SCHEMA_ALLOWS:
+        response = post(client, good(filename=filename))
+        assert response.status_code == 201, repr(filename)
+        image = json.loads(client.http.get(f"/images/{json.loads(response.body)['id']}").body)
+        assert image["metadata"]["filename"] == filename
+
+
+def test_bodies_that_are_not_unicode_json_are_invalid_requests_not_errors(client):
+    for raw in ['{"filename": "\\ud800", "contentType": "image/png", "fileSize": 5}',
+                '{"filename": "a.png", "contentType": "image/png", "fileSize": 5, '
+                '"webhookUrl": "https://93.184.216.34/\\udfff"}',
+                "[" * 100_000]:
+        response = post(client, None, raw=raw)
+        assert response.status_code == 400 and error_of(response)["code"] == "invalid_request", raw[:80]
+
+
+def test_content_type_must_be_exactly_one_of_the_schema_enum(client):
+    for content_type in ["IMAGE/PNG", "image/jpeg; charset=binary", " image/png"]:
+        assert post(client, good(contentType=content_type)).status_code == 415, content_type
+
+
+def test_a_null_webhook_url_means_no_webhook(client):
+    response = post(client, good(webhookUrl=None))
+    assert response.status_code == 201
+    image = json.loads(client.http.get(f"/images/{json.loads(response.body)['id']}").body)
+    assert image["webhook"] is None

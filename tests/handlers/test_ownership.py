@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import boto3
 import pytest
+import yaml
 
 from tests.conftest import put_upload, queue_messages, sub_of, upload_event
 from tests.imagegen import make_jpeg
+from thumbgen.stack import free_port
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
@@ -176,15 +179,34 @@ def test_a_cursor_is_bound_to_its_user(client):
     create(client.as_user("bob"))
     cursor = body_of(client.http.get("/images?limit=1"))["nextCursor"]
     response = client.as_user("bob").http.get(f"/images?limit=1&cursor={cursor}")
-    assert response.status_code == 400 and body_of(response)["error"]["code"] == "invalid_request"
-    for bad in ("x", "%00", base64.urlsafe_b64encode(b'{"o":"0","i":"a","c":"b"}').decode()):
-        assert client.http.get(f"/images?cursor={bad}").status_code == 400
+    assert response.status_code == 404 and body_of(response)["error"]["code"] == "not_found"
+
+
+def test_a_cursor_the_schema_allows_is_404_unless_it_is_yours_and_others_are_400(client):
+    """openapi.yaml: cursor is up to 512 of [A-Za-z0-9_-]; a well-formed one not made for the
+    caller names nothing it has (404, as another user's image id), anything else is malformed."""
+    made_up = base64.urlsafe_b64encode(b'{"o":"0","i":"a","c":"b"}').decode().rstrip("=")
+    for unknown in ("x", "abcde", made_up, "A" * 512):
+        response = client.http.get(f"/images?cursor={unknown}")
+        assert response.status_code == 404 and body_of(response)["error"]["code"] == "not_found", unknown
+    for malformed in ("%00", "a%2Bb", "a.b", "%C3%A9", "A" * 513, made_up + "%3D"):
+        response = client.http.get(f"/images?cursor={malformed}")
+        assert response.status_code == 400 and body_of(response)["error"]["code"] == "invalid_request", malformed
+    assert client.http.get("/images?cursor=").status_code == 200  # empty: the first page
 
 
 @pytest.mark.parametrize("limit", ["0", "101", "-1", "abc", "1.5", ""])
 def test_list_limit_must_be_between_1_and_100(client, limit):
     response = client.http.get(f"/images?limit={limit}")
     assert response.status_code == 400 and body_of(response)["error"]["code"] == "invalid_request"
+
+
+def test_list_limit_is_ascii_digits_as_the_schema_integer(client):
+    """int() would take "+5", " 5", "1_0" and other scripts' digits (U+FF15 is a 5)."""
+    for limit in ("%2B5", "%205", "5%20", "%EF%BC%95", "1_0", "1" * 5000):
+        response = client.http.get(f"/images?limit={limit}")
+        assert response.status_code == 400 and body_of(response)["error"]["code"] == "invalid_request", limit
+    assert client.http.get("/images?limit=005").status_code == 200
 
 
 def test_delete_removes_the_record_and_every_object(client, aws):
@@ -313,3 +335,14 @@ def test_a_slot_whose_item_cannot_be_written_is_given_back(aws):
     with running_as("api_handler", stage_environment(aws)), pytest.raises(ClientError):
         records.create_within_quota({"id": "taken"}, "owner-1", "99:taken", 5, 0)  # the id exists
     assert "pendingIds" not in table.get_item(Key={"id": quota_key("owner-1")}).get("Item", {})
+
+
+def test_unreachable_signing_keys_answer_503_as_openapi_documents(make_client):
+    spec = yaml.safe_load((Path(__file__).resolve().parents[2] / "openapi.yaml").read_text())
+    client = make_client(COGNITO_JWKS_URL=f"http://127.0.0.1:{free_port()}/jwks.json")
+    response = client.http.get("/images")
+    assert response.status_code == 503 and body_of(response)["error"]["code"] == "unavailable"
+    documented = spec["paths"]["/images"]["get"]["responses"]["503"]["$ref"].rsplit("/", 1)[-1]
+    for name, header in spec["components"]["responses"][documented]["headers"].items():
+        assert not header.get("required") or name in response.headers
+    assert int(response.headers["Retry-After"]) >= 1

@@ -1,11 +1,18 @@
-"""openapi.yaml documents exactly the routes app.py serves."""
+"""openapi.yaml documents exactly the routes app.py serves, and the rules its handlers apply."""
 from __future__ import annotations
 
+import functools
+import json
 from pathlib import Path
 
+import jsonschema_rs
+import pytest
 import yaml
 
 from app import app
+from chalicelib import paging, uploads
+from chalicelib.errors import ApiError
+from chalicelib.urlsafety import UnsafeWebhookUrl, UrlPolicy, check_webhook_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -16,3 +23,114 @@ def test_openapi_paths_match_the_app_routes():
                   for path, ops in spec["paths"].items() for method in ops}
     served = {(path, method) for path, entries in app.routes.items() for method in entries}
     assert documented == served
+
+
+@functools.cache
+def _spec() -> dict:
+    return yaml.safe_load((ROOT / "openapi.yaml").read_text())
+
+
+def _operations(spec: dict):
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            yield path, method, op
+
+
+def test_the_filename_and_cursor_rules_are_the_servers_own_patterns():
+    spec = _spec()
+    filename = spec["components"]["schemas"]["CreateImage"]["properties"]["filename"]
+    assert filename["pattern"] == f"^{uploads.FILENAME_PATTERN}$"
+    assert filename["maxLength"] == uploads.MAX_FILENAME_LENGTH
+    [cursor] = [p for p in spec["paths"]["/images"]["get"]["parameters"] if p["name"] == "cursor"]
+    assert cursor["schema"]["pattern"] == f"^{paging.CURSOR_PATTERN}$"
+    assert cursor["schema"]["maxLength"] == paging.MAX_CURSOR_LENGTH
+
+
+# Python's isspace()/strip() and ECMA-262's \s disagree on U+001C-U+001F, U+0085 and U+FEFF;
+# Rust's regex (jsonschema_rs, which Schemathesis validates with) has its own \s. Both
+# sides must decide every one of these alike.
+EDGE_CHARACTERS = (
+    [chr(c) for c in range(0x00, 0x21)] + [chr(c) for c in range(0x7E, 0xA1)]
+    + list("\u1680\u180e\u2000\u2001\u200a\u200b\u200c\u200d\u2028\u2029\u202f\u205f\u2060\u3000\ufeff")
+    + ["é", "\U0001f408"]
+)
+
+
+def _server_accepts_filename(filename: str) -> bool:
+    body = json.dumps({"filename": filename, "contentType": "image/png", "fileSize": 1})
+    try:
+        uploads.parse_upload_request(body, max_upload_bytes=10, url_policy=UrlPolicy())
+    except ApiError as refused:
+        assert refused.status == 400
+        return False
+    return True
+
+
+@pytest.mark.parametrize("character", EDGE_CHARACTERS, ids=lambda c: f"U+{ord(c):04X}")
+def test_server_and_schema_agree_on_every_edge_character_of_a_filename(character):
+    schema = jsonschema_rs.Draft4Validator(_spec()["components"]["schemas"]["CreateImage"]["properties"]["filename"])
+    for filename in (character, character * 3, f"a{character}", f"{character}a", f"a{character}b"):
+        assert _server_accepts_filename(filename) == schema.is_valid(filename), repr(filename)
+
+
+def test_filename_length_is_counted_in_code_points_on_both_sides():
+    schema = jsonschema_rs.Draft4Validator(_spec()["components"]["schemas"]["CreateImage"]["properties"]["filename"])
+    for filename, allowed in (("\U0001f408" * 255, True), ("\U0001f408" * 256, False), ("x" * 256, False)):
+        assert _server_accepts_filename(filename) == schema.is_valid(filename) == allowed
+
+
+def test_a_created_image_links_to_the_operations_on_it():
+    spec = _spec()
+    by_id = {op.get("operationId"): (path, method) for path, method, op in _operations(spec)}
+    links = spec["paths"]["/images"]["post"]["responses"]["201"]["links"]
+    targets = {by_id[link["operationId"]] for link in links.values()}
+    assert targets == {("/images/{id}", "get"), ("/images/{id}", "delete"),
+                       ("/images/{id}/complete", "post"), ("/images/{id}/webhook/redeliver", "post")}
+    assert all(link["parameters"] == {"id": "$response.body#/id"} for link in links.values())
+
+
+def test_every_authenticated_operation_documents_401_and_503_with_their_headers():
+    spec = _spec()
+    responses = spec["components"]["responses"]
+    assert responses["Unauthorized"]["headers"]["WWW-Authenticate"]["required"] is True
+    assert responses["Unavailable"]["headers"]["Retry-After"]["required"] is True
+    for path, method, op in _operations(spec):
+        if op.get("security", spec["security"]):
+            assert op["responses"]["401"] == {"$ref": "#/components/responses/Unauthorized"}, (method, path)
+            assert op["responses"]["503"] == {"$ref": "#/components/responses/Unavailable"}, (method, path)
+
+
+def test_a_null_webhook_url_is_documented_as_no_webhook():
+    webhook_url = _spec()["components"]["schemas"]["CreateImage"]["properties"]["webhookUrl"]
+    assert webhook_url["nullable"] is True
+    request = uploads.parse_upload_request(
+        json.dumps({"filename": "a.png", "contentType": "image/png", "fileSize": 1, "webhookUrl": None}),
+        max_upload_bytes=10, url_policy=UrlPolicy())
+    assert request.webhook_url is None
+
+
+WEBHOOK_URLS = [
+    "https://hooks.example.com/thumbgen", "HTTP://EXAMPLE.COM", "http://a:65535/x?y=1#z", "http://a:/",
+    "http://[::1]:8080/h", "http://a/%41%e2%82%AC", "http://a/b;c=d,e?f=g&h=i'j()*+!$",
+    "http://a:65536/", "http://a:99999/", "http://a:x/", "http://:80/", "http:///x", "http://u@a/",
+    "http://u:p@a/", "ftp://a/", "mailto:a@b", "//a/b", "/relative", "", "http://a/é", "http://é/",
+    "https://\U0001f408?\u00aai", "http://a/%zz", "http://a/%", "http://a/[x]", "http://a/?q=[1]",
+    "http://[::1", "http://a]/", "http://[v1.x]/", "http://a/b#c#d", "http://a/{}", "http://a/|",
+    "http://a/\\", "http://a/<x>", "http://a/^", "http://a/`", 'http://a/"', "http://a b/",
+    "http://a/\t", "http://a/\u0085", "http://a/\u3000", "http://a/b@c", "http://a@b@c/",
+]
+
+
+@pytest.mark.parametrize("url", WEBHOOK_URLS)
+def test_server_and_schema_agree_on_the_syntax_of_a_webhook_url(url):
+    """Syntax only: on a stage that allows private receivers nothing is resolved, so a URL
+    the schema allows is accepted; elsewhere its host must also resolve to public addresses."""
+    schema = jsonschema_rs.Draft4Validator(
+        {k: v for k, v in _spec()["components"]["schemas"]["CreateImage"]["properties"]["webhookUrl"].items()
+         if k != "nullable"}, validate_formats=True)
+    try:
+        check_webhook_url(url, UrlPolicy(allow_private_networks=True))
+        accepted = True
+    except UnsafeWebhookUrl:
+        accepted = False
+    assert accepted == schema.is_valid(url)

@@ -1,0 +1,59 @@
+"""The local API server answers undeclared methods with 405 and `Allow`, never an HTML 501."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+import requests
+from chalice import Chalice
+from chalice.config import Config
+
+from thumbgen.localapi import create_api_server
+from thumbgen.stack import free_port
+
+
+@pytest.fixture(scope="module")
+def api_url():
+    app = Chalice(app_name="methods")
+
+    @app.route("/things", methods=["GET", "POST"])
+    def things():
+        return {"ok": True}
+
+    @app.route("/things/{thing_id}", methods=["DELETE"])
+    def thing(thing_id):
+        return {"deleted": thing_id}
+
+    port = free_port()
+    server = create_api_server(app, Config.create(chalice_stage="local", app_name="methods"), "127.0.0.1", port)
+    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+    server.server.server_close()
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PROPFIND", "FOO", "PUT", "PATCH"])
+def test_a_known_path_answers_an_undeclared_method_with_405_and_allow(api_url, method):
+    response = requests.request(method, f"{api_url}/things", timeout=5)
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["Allow"].split(",")} == {"GET", "POST"}
+    assert response.headers["Content-Type"] == "application/json"
+
+
+def test_a_path_with_a_parameter_lists_its_own_methods(api_url):
+    response = requests.request("TRACE", f"{api_url}/things/42", timeout=5)
+    assert response.status_code == 405 and response.headers["Allow"] == "DELETE"
+
+
+def test_an_unknown_path_answers_the_same_for_every_method(api_url):
+    known_method = requests.get(f"{api_url}/nowhere", timeout=5)
+    other_method = requests.request("TRACE", f"{api_url}/nowhere", timeout=5)
+    assert known_method.status_code == other_method.status_code != 405
+    assert known_method.json() == other_method.json()
+    assert "Allow" not in other_method.headers
+
+
+def test_declared_methods_still_reach_their_views(api_url):
+    assert requests.get(f"{api_url}/things", timeout=5).json() == {"ok": True}
+    assert requests.delete(f"{api_url}/things/7", timeout=5).json() == {"deleted": "7"}
