@@ -2,10 +2,10 @@
 
 A cursor carries the position of the last item shown (its id and createdAt) and a digest
 of the owner it was made for. The query itself always runs on the caller's own partition,
-so a cursor can never reveal another user's items; one made for someone else is refused
-instead of silently restarting: 404 not_found, as another user's image id is, since such a
-cursor names no position the caller has. Only a cursor that is not base64url at all is a
-malformed request (400), which openapi.yaml's pattern for it says too.
+so a cursor can never reveal another user's items. A well-formed cursor that was not made
+for the caller (another user's, or made up) names no position of theirs: the list starts
+from the caller's own first page. Only a cursor outside openapi.yaml's pattern for it is a
+malformed request (400).
 """
 from __future__ import annotations
 
@@ -33,20 +33,19 @@ def encode_cursor(owner: str, item: Mapping[str, Any]) -> str:
     return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
 
 
-def decode_cursor(owner: str, cursor: str) -> dict[str, str]:
-    """The position to continue after: ApiError 400 for a malformed cursor, 404 for a well
-    formed one that was not made for this owner."""
+def decode_cursor(owner: str, cursor: str) -> dict[str, str] | None:
+    """The position to continue after; None (the first page) for a well-formed cursor that
+    was not made for this owner; ApiError 400 for a malformed one."""
     if len(cursor) > MAX_CURSOR_LENGTH or not re.fullmatch(CURSOR_PATTERN, cursor):
         raise ApiError(400, "invalid_request",
                        f"cursor must be at most {MAX_CURSOR_LENGTH} characters of A-Z a-z 0-9 _ -")
-    unknown = ApiError(404, "not_found", "no such cursor for this user; start again without it")
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise unknown from None
+        return None
     if (not isinstance(data, dict) or data.get("o") != _owner_tag(owner)
             or not isinstance(data.get("i"), str) or not isinstance(data.get("c"), str)):
-        raise unknown
+        return None
     return {"id": data["i"], "createdAt": data["c"]}
 
 

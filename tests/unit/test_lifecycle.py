@@ -24,9 +24,12 @@ def parse(body, max_bytes=11 * 1024 * 1024):
     return parse_upload_request(raw, max_upload_bytes=max_bytes, url_policy=UrlPolicy())
 
 
-def test_valid_request_is_normalised():
-    got = parse({"filename": "a.JPG", "contentType": "Image/JPEG; charset=binary", "fileSize": 5})
+def test_valid_request_is_read_and_the_content_type_is_exact():
+    got = parse({"filename": "a.JPG", "contentType": "image/jpeg", "fileSize": 5})
     assert (got.content_type, got.file_size, got.webhook_url) == ("image/jpeg", 5, None)
+    with pytest.raises(ApiError) as caught:  # what openapi.yaml's enum says, nothing looser
+        parse({"filename": "a.JPG", "contentType": "Image/JPEG; charset=binary", "fileSize": 5})
+    assert caught.value.status == 415
 
 
 @pytest.mark.parametrize("body, status, code", [
