@@ -8,13 +8,14 @@ import os
 from boto3.dynamodb.types import TypeDeserializer
 from chalice import Chalice, Rate, Response
 
-from chalicelib import config, images, logs, paging, service, upload_events, webpage
+from chalicelib import config, logs, paging, service, upload_events, webpage
 from chalicelib.auth import Caller, KeysUnavailable, Unauthorized, bearer_token
+from chalicelib.delivery_queue import DeliveryTask
 from chalicelib.errors import ApiError
-from chalicelib.processing import ClaimHeld
-from chalicelib.queues import DeliveryTask
-from chalicelib.records import plain_values
-from chalicelib.uploads import parse_upload_request
+from chalicelib.record import ImageRecord, image_id_from_key, image_of, left_pending_upload
+from chalicelib.record_store import plain_values
+from chalicelib.resize import ClaimHeld
+from chalicelib.upload_request import parse_upload_request
 
 app = Chalice(app_name="thumbgen")
 # Browser apps on any origin may call the API: it uses bearer tokens, never cookies.
@@ -164,7 +165,7 @@ def resize_upload(event):
     """An upload arrived (S3's notification) or was declared complete: make the thumbnails,
     record the outcome, send the first webhook attempt. An infrastructure error raises: the
     queue hands the message back, and its redrive policy ends that in the dead-letter queue."""
-    processor = service.processor()
+    processor = service.resizer()
     for record in event:
         keys = upload_events.keys_in(record.body)
         if not keys:
@@ -180,10 +181,10 @@ def resize_upload(event):
 @_invocation
 def fail_dead_uploads(event):
     """Uploads the queue gave up on: their images end failed / internal_error."""
-    processor = service.processor()
+    processor = service.resizer()
     for record in event:
         for key in upload_events.keys_in(record.body):
-            image_id = images.image_id_from_key(key)
+            image_id = image_id_from_key(key)
             if image_id:
                 processor.give_up(image_id, "the image could not be processed; upload it again")
 
@@ -209,8 +210,8 @@ def on_image_change(event):
         except (TypeError, ValueError, KeyError, AttributeError):
             logs.event(log, "stream.malformed_record", outcome="skipped", eventId=getattr(record, "event_id", "?"))
             continue
-        if images.left_pending_upload(old, new) and old.get("owner") and old.get("quotaEntry"):
-            service.records().release_quota(str(old["owner"]), {str(old["quotaEntry"])})
+        if left_pending_upload(old, new) and old is not None and old.owner and old.quota_entry:
+            service.records().release_quota(old.owner, {old.quota_entry})
         delivery.on_item_changed(old, new)
 
 
@@ -228,11 +229,12 @@ def deliver_webhook(event):
         delivery.handle(task)
 
 
-def _plain_image(image):
-    """Raw DynamoDB JSON from the stream -> plain dict, converted once at the edge."""
+def _plain_image(image) -> ImageRecord | None:
+    """Raw DynamoDB JSON from the stream -> an ImageRecord (None for no image, or for the
+    quota items that share the table), converted once at the edge."""
     if not image:
         return None
-    return plain_values({key: _deserializer.deserialize(value) for key, value in image.items()})
+    return image_of(plain_values({key: _deserializer.deserialize(value) for key, value in image.items()}))
 
 
 # Lambda's init phase: only the resize function loads the image libraries, and it loads

@@ -1,4 +1,4 @@
-"""Engine benchmark: chalicelib.imaging against libvips on the same inputs, same run.
+"""Engine benchmark: chalicelib.thumbnail_engine against libvips on the same inputs, same run.
 
     python -m bench.engine              # the table (~1.5 min on 2 cores; writes bench/out/engine.json)
     python -m bench.engine --reps 7     # more repetitions
@@ -50,7 +50,7 @@ def _tiny(ext: str) -> bytes:
 
 def _oriented_need(width: int, height: int, orientation: int) -> tuple[int, int]:
     """The 2x-cover size the engine keeps (DRAFT/REDUCE margin), in display orientation."""
-    from chalicelib.imaging import DRAFT_MARGIN, THUMBNAIL_SIZES
+    from chalicelib.thumbnail_engine import DRAFT_MARGIN, THUMBNAIL_SIZES
 
     if orientation in (5, 6, 7, 8):
         width, height = height, width
@@ -61,7 +61,7 @@ def _oriented_need(width: int, height: int, orientation: int) -> tuple[int, int]
 def _libvips_render(data: bytes) -> list[bytes]:
     import pyvips
 
-    from chalicelib.imaging import JPEG_QUALITY, THUMBNAIL_SIZES
+    from chalicelib.thumbnail_engine import JPEG_QUALITY, THUMBNAIL_SIZES
 
     head = pyvips.Image.new_from_buffer(data, "")  # header only
     orientation = head.get("orientation") if head.get_typeof("orientation") else 1
@@ -98,7 +98,7 @@ def _floor(data: bytes) -> list[bytes]:
 
 
 def _engine(data: bytes) -> list[bytes]:
-    from chalicelib.imaging import render_thumbnails
+    from chalicelib.thumbnail_engine import render_thumbnails
 
     return [r.data for r in render_thumbnails(data).renditions]
 
@@ -112,7 +112,7 @@ def child(kind: str, path: str) -> dict:
     import pyvips
 
     pyvips.cache_set_max(0)
-    import chalicelib.imaging  # noqa: F401  (imports are not part of the measurement)
+    import chalicelib.thumbnail_engine  # noqa: F401  (imports are not part of the measurement)
 
     run = {"engine": _engine, "libvips": _libvips_render, "floor": _floor}[kind]
     data = Path(path).read_bytes()
@@ -134,7 +134,7 @@ def cold_start() -> dict:
     import time
 
     t0 = time.perf_counter()
-    import chalicelib.imaging  # noqa: F401
+    import chalicelib.thumbnail_engine  # noqa: F401
 
     result = {"imaging_ms": (time.perf_counter() - t0) * 1000}
     if (ROOT / "app.py").exists():
@@ -198,7 +198,7 @@ def _format_row(r: dict) -> str:
 def report_cold_start(reps: int) -> dict:
     runs = [_spawn("--cold") for _ in range(reps)]
     result = {"imaging_ms": _median(runs, "imaging_ms"), "rss_mb": _median(runs, "rss_mb")}
-    line = f"cold start: import chalicelib.imaging {result['imaging_ms']:.0f} ms"
+    line = f"cold start: import chalicelib.thumbnail_engine {result['imaging_ms']:.0f} ms"
     if all("app_ms" in r for r in runs):
         result["app_ms"] = _median(runs, "app_ms")
         line += f", import app {result['app_ms']:.0f} ms"

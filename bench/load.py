@@ -160,9 +160,9 @@ def run_load(api_url: str, token: str, inputs: list[Input], *, uploads: int, con
 
 
 def _render(data: bytes) -> int:
-    from chalicelib import imaging
+    from chalicelib import thumbnail_engine
 
-    return len(imaging.render_thumbnails(data).renditions)
+    return len(thumbnail_engine.render_thumbnails(data).renditions)
 
 
 def engine_throughput(inputs: list[Input], uploads: int, workers: int) -> float:

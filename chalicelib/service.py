@@ -1,7 +1,7 @@
 """Wiring: builds the adapters from the settings, lazily, once per process.
 
 Handlers in app.py call these getters; tests reset them between runs. Nothing here
-decides anything: the use cases live in api.py, processing.py and delivery.py.
+decides anything: the use cases live in api.py, resize.py and webhook_delivery.py.
 """
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from chalicelib import aws, logs, upload_events
 from chalicelib.api import ImageApi
 from chalicelib.auth import JwksCache, TokenVerifier
 from chalicelib.config import Settings, settings
-from chalicelib.delivery import WebhookDelivery
-from chalicelib.processing import UploadProcessor
-from chalicelib.queues import DeliveryQueue
-from chalicelib.records import ImageRecords
+from chalicelib.webhook_delivery import WebhookDelivery
+from chalicelib.resize import Resizer
+from chalicelib.delivery_queue import DeliveryQueue
+from chalicelib.record_store import RecordStore
 from chalicelib.storage import ImageStorage, require_conditional_put
 from chalicelib.sweeper import Sweeper
-from chalicelib.urlsafety import UrlPolicy
-from chalicelib.webhooks import Sender
+from chalicelib.webhook_urls import UrlPolicy
+from chalicelib.webhook_sender import Sender
 
 _lock = threading.RLock()
 _cache: dict[str, Any] = {}
@@ -60,16 +60,16 @@ def bucket_origin() -> str:
     return _cached("bucket_origin", lambda: storage().origin())
 
 
-def records() -> ImageRecords:
-    return _cached("records", lambda: ImageRecords(aws.resource("dynamodb").Table(current_settings().table)))
+def records() -> RecordStore:
+    return _cached("records", lambda: RecordStore(aws.resource("dynamodb").Table(current_settings().table)))
 
 
-def processor() -> UploadProcessor:
+def resizer() -> Resizer:
     """The resize, sending the first webhook attempt itself (the queue path stays the
     fallback: an attempt it could not make is made from the stream)."""
-    def build() -> UploadProcessor:
-        return UploadProcessor(records(), storage(), current_settings(), notify=_first_attempt)
-    return _cached("processor", build)
+    def build() -> Resizer:
+        return Resizer(records(), storage(), current_settings(), notify=_first_attempt)
+    return _cached("resizer", build)
 
 
 def _first_attempt(item: Mapping[str, Any]) -> None:
@@ -81,7 +81,7 @@ def _first_attempt(item: Mapping[str, Any]) -> None:
 
 def sweeper() -> Sweeper:
     s = current_settings()
-    return _cached("sweeper", lambda: Sweeper(records(), processor(), s.stuck_after_seconds, s.stage))
+    return _cached("sweeper", lambda: Sweeper(records(), resizer(), s.stuck_after_seconds, s.stage))
 
 
 def delivery() -> WebhookDelivery:
@@ -121,4 +121,4 @@ def verifier() -> TokenVerifier:
 
 def load_image_engine() -> None:
     """Import the image libraries now (the resize function's init phase)."""
-    from chalicelib import imaging  # noqa: F401
+    from chalicelib import thumbnail_engine  # noqa: F401

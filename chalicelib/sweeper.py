@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable
 
-from chalicelib import images, logs
-from chalicelib.processing import UploadProcessor
-from chalicelib.records import ImageRecords
+from chalicelib import logs, record
+from chalicelib.record_store import RecordStore
+from chalicelib.resize import Resizer
 
 log = logs.get("sweeper")
 METRIC_NAMESPACE = "thumbgen"
@@ -34,17 +34,17 @@ def metric_line(stage: str, stuck: int, at_ms: int) -> dict[str, Any]:
 
 @dataclass
 class Sweeper:
-    records: ImageRecords
-    processor: UploadProcessor
+    records: RecordStore
+    resizer: Resizer
     stuck_after_seconds: int
     stage: str
-    now: Callable[[], Any] = images.utc_now
+    now: Callable[[], Any] = record.utc_now
 
     def sweep(self) -> list[str]:
         """Fail every image processing since before the bound; their ids."""
-        before = images.iso(self.now() - timedelta(seconds=self.stuck_after_seconds))
+        before = record.iso(self.now() - timedelta(seconds=self.stuck_after_seconds))
         stuck = self.records.processing_since_before(before)
-        failed = [i for i in stuck if self.processor.give_up(
+        failed = [i for i in stuck if self.resizer.give_up(
             i, f"the image was still processing after {self.stuck_after_seconds} s; upload it again") == "failed"]
         logs.event(log, "sweep.finished", found=len(stuck), failed=len(failed),
                    **metric_line(self.stage, len(stuck), int(time.time() * 1000)))

@@ -4,7 +4,7 @@ When the stack runs with THUMBGEN_FAULTS_DIR set, a file named after an image id
 directory, holding `<point>:<action>`, makes the worker that reaches that point of that
 image's resize act once (the file is removed first, so the retry runs clean):
 
-- points: `after_claim`, `after_thumbnails`, `before_outcome` (chalicelib/processing.py)
+- points: `after_claim`, `after_thumbnails`, `before_outcome` (chalicelib/resize.py)
 - actions: `kill` (the process dies at once: an out-of-memory kill or crash), `hang`
   (it stops answering until the stack's function timeout kills it), `raise` (an
   unexpected exception)
@@ -49,4 +49,4 @@ def install(service: Any) -> None:
     """Arm the processor's checkpoints when THUMBGEN_FAULTS_DIR is set."""
     directory = os.environ.get("THUMBGEN_FAULTS_DIR")
     if directory:
-        service.processor().checkpoint = checkpoint_from(directory)
+        service.resizer().checkpoint = checkpoint_from(directory)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chalicelib.imaging import ImageRejected, render_thumbnails
+from chalicelib.thumbnail_engine import ImageRejected, render_thumbnails
 
 MAX_UPLOAD_BYTES = 11 * 1024 * 1024  # DESIGN.md "Limits and rules": 11 MiB
 

@@ -217,7 +217,7 @@ class LocalStack:
 
         service.reset()
         # Lambda's init phase: build the clients now, not on the first upload.
-        service.processor()
+        service.resizer()
         service.delivery()
         return app_module
 

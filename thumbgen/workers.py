@@ -142,7 +142,7 @@ def _serve(function: str) -> None:
     from thumbgen import faults
 
     handler = getattr(app_module, function)
-    service.processor()
+    service.resizer()
     service.delivery()
     faults.install(service)
     for line in sys.stdin:

@@ -109,6 +109,7 @@ def test_redeliver_sends_the_same_event_again(stack, receiver):
     path = f"/redeliver/{uuid.uuid4().hex}"
     image_id = start(stack, receiver.url(path))
     [first] = receiver.wait_for(path, timeout=20)
+    wait_webhook_state(stack, image_id, "delivered", timeout=20)  # one round at a time
     response = stack.client.http.post(f"{stack.api_url}/images/{image_id}/webhook/redeliver", timeout=10)
     assert response.status_code == 202
     first, second = receiver.wait_for(path, count=2, timeout=20)

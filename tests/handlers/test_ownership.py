@@ -330,15 +330,17 @@ def test_redelivery_is_one_round_at_a_time_and_limited(make_client, aws, tokens)
 def test_a_slot_whose_item_cannot_be_written_is_given_back(aws):
     from botocore.exceptions import ClientError
 
-    from chalicelib.records import ImageRecords, quota_key
+    from chalicelib.record import ImageRecord, ImageStatus, quota_key
+    from chalicelib.record_store import RecordStore
     from tests.conftest import stage_environment
     from tests.iam.plugin import running_as
 
     table = boto3.resource("dynamodb").Table(aws.table)
-    records = ImageRecords(table)
+    records = RecordStore(table)
     table.put_item(Item={"id": "taken"})
+    taken = ImageRecord("taken", ImageStatus.PENDING_UPLOAD, owner="owner-1", quota_entry="99:taken")
     with running_as("api_handler", stage_environment(aws)), pytest.raises(ClientError):
-        records.create_within_quota({"id": "taken"}, "owner-1", "99:taken", 5, 0)  # the id exists
+        records.create_within_quota(taken, 5, 0)  # the id exists
     assert "pendingIds" not in table.get_item(Key={"id": quota_key("owner-1")}).get("Item", {})
 
 

@@ -167,7 +167,7 @@ def test_dead_lettered_uploads_end_failed(client, aws):
 def test_an_upload_another_worker_holds_is_queued_again_for_when_its_lease_ends(client, aws):
     from datetime import datetime, timezone
 
-    from chalicelib import images
+    from chalicelib import record
     from tests.conftest import queue_messages
 
     image_id = create(client)
@@ -176,7 +176,7 @@ def test_an_upload_another_worker_holds_is_queued_again_for_when_its_lease_ends(
     boto3.resource("dynamodb").Table(aws.table).update_item(  # a live worker holds it
         Key={"id": image_id}, UpdateExpression="SET #s = :p, processingStartedAt = :now",
         ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":p": "processing", ":now": images.iso(datetime.now(timezone.utc))})
+        ExpressionAttributeValues={":p": "processing", ":now": record.iso(datetime.now(timezone.utc))})
     client.lambda_.invoke("resize_upload", upload_event(aws.bucket, f"uploads/{image_id}"))  # no error
     attributes = boto3.client("sqs").get_queue_attributes(
         QueueUrl=aws.upload_queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])["Attributes"]

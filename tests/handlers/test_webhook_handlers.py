@@ -11,7 +11,7 @@ import boto3
 import pytest
 from standardwebhooks import Webhook
 
-from chalicelib.queues import DeliveryTask
+from chalicelib.delivery_queue import DeliveryTask
 from tests.conftest import TEST_SECRET, queue_messages, sqs_event, sub_of
 from thumbgen.receiver import Reply, WebhookReceiver
 

@@ -25,7 +25,8 @@ from moto.core.responses import ActionAuthenticatorMixin
 from moto.dynamodb.responses import DynamoHandler
 from moto.sqs.responses import SQSResponse
 
-from chalicelib import images
+from chalicelib import record
+from chalicelib.record import ImageRecord
 from tests.conftest import stage_environment, upload_event
 from tests.iam.evaluate import as_list
 from tests.iam.stack import Stack
@@ -80,11 +81,11 @@ def without(statements: list[dict], action: str) -> list[dict]:
 
 
 def pending_upload(aws, image_id: str) -> None:
-    now = images.utc_now()
-    boto3.resource("dynamodb").Table(aws.table).put_item(Item=images.new_item(
+    now = record.utc_now()
+    boto3.resource("dynamodb").Table(aws.table).put_item(Item=ImageRecord.new_pending(
         image_id, owner="alice-sub", quota_entry=f"0:{image_id}", filename="a.jpg",
         content_type="image/jpeg", file_size=1, webhook_url=None,
-        now=now, expires_at=now + timedelta(minutes=10), ttl_epoch=0))
+        now=now, expires_at=now + timedelta(minutes=10), ttl_epoch=0).to_item())
     boto3.client("s3").put_object(Bucket=aws.bucket, Key=f"uploads/{image_id}", Body=make_jpeg(640, 480))
 
 

@@ -202,12 +202,12 @@ for handler in handlers:
 import_seconds = time.perf_counter() - started
 import app
 from PIL import Image
-from chalicelib import imaging
+from chalicelib import thumbnail_engine
 rendered = {}
 for fmt in ("JPEG", "PNG"):
     buf = io.BytesIO()
     Image.new("RGB", (1600, 1200), (200, 30, 30)).save(buf, fmt)
-    result = imaging.render_thumbnails(buf.getvalue())
+    result = thumbnail_engine.render_thumbnails(buf.getvalue())
     rendered[fmt] = [[r.width, r.height, r.content_type] for r in result.renditions]
 health = app.app({
     "resource": "/health", "path": "/health", "httpMethod": "GET", "headers": {"Host": "x"},

@@ -14,7 +14,7 @@ import pytest
 from botocore.config import Config as BotoConfig
 from chalice.config import Config
 
-from chalicelib import images
+from chalicelib.record import ImageRecord
 from chalicelib.storage import ImageStorage
 from infra.project import OUTPUT_ENV, OUTPUT_POST_DEPLOY, OUTPUT_ROLE, REPO, function_name, load_config
 from tests.infra import cfn
@@ -108,8 +108,9 @@ def test_table_is_on_demand_streams_both_images_and_expires_pending_items(templa
     # The TTL attribute is the one the code writes on a pending item, as epoch seconds.
     from datetime import datetime, timezone
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    item = images.new_item("i", owner="o", quota_entry="0:i", filename="f", content_type="image/png", file_size=1,
-                           webhook_url=None, now=now, expires_at=now, ttl_epoch=1767312000)
+    item = ImageRecord.new_pending("i", owner="o", quota_entry="0:i", filename="f", content_type="image/png",
+                                   file_size=1, webhook_url=None, now=now, expires_at=now,
+                                   ttl_epoch=1767312000).to_item()
     ttl = table["TimeToLiveSpecification"]
     assert ttl["Enabled"] is True and item[ttl["AttributeName"]] == 1767312000
     # Same key schema as the local stack's table.
@@ -294,7 +295,7 @@ def test_alarm_dimensions_name_what_the_stage_really_runs(template, stage):
     # The sweep's metric carries the stage its environment names.
     assert stage_env(stage)["STAGE"] == stage
     # Webhook retries wait in the queue up to SQS's longest delay: that is no backlog.
-    from chalicelib.queues import SQS_MAX_DELAY
+    from chalicelib.delivery_queue import SQS_MAX_DELAY
     parameter = template["Parameters"]["WebhookQueueAgeAlarmSeconds"]
     assert parameter["MinValue"] > SQS_MAX_DELAY and parameter["Default"] >= parameter["MinValue"]
 

@@ -7,14 +7,16 @@ from datetime import datetime, timezone
 import pytest
 from standardwebhooks import Webhook
 
-from chalicelib import images
+from chalicelib import record
 from chalicelib.config import DEFAULT_RETRY_SCHEDULE, Settings, parse_retry_schedule
-from chalicelib.delivery import next_delay
+from chalicelib.delivery_queue import DeliveryTask
 from chalicelib.errors import ApiError
-from chalicelib.queues import DeliveryTask
-from chalicelib.uploads import parse_upload_request
-from chalicelib.urlsafety import UrlPolicy
-from chalicelib.webhooks import AttemptResult, build_event, encode_event, sign
+from chalicelib.record import ImageRecord, Thumbnail
+from chalicelib.upload_request import parse_upload_request
+from chalicelib.webhook_events import build_event, encode_event, sign
+from chalicelib.webhook_sender import AttemptResult
+from chalicelib.webhook_state import next_delay
+from chalicelib.webhook_urls import UrlPolicy
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -56,7 +58,7 @@ def test_limit_is_configurable():
     ("uploads/" + "x" * 65, None),
 ])
 def test_image_id_from_key(key, expected):
-    assert images.image_id_from_key(key) == expected
+    assert record.image_id_from_key(key) == expected
 
 
 @pytest.mark.parametrize("old, new, expected", [
@@ -69,42 +71,55 @@ def test_image_id_from_key(key, expected):
     ({"status": "completed"}, None, None),
 ])
 def test_only_entering_a_final_status_sends_an_event(old, new, expected):
-    assert images.entered_final_status(old, new) == expected
+    def image(state):
+        return ImageRecord.from_item({"id": "i", **state}) if state else None
+    assert record.entered_final_status(image(old), image(new)) == expected
 
 
 def test_webhook_id_is_stable_per_image_and_outcome():
-    assert images.webhook_id("abc", "completed") == "msg_abc_completed"
-    assert images.webhook_id("abc", "completed") != images.webhook_id("abc", "failed")
+    assert record.webhook_id("abc", "completed") == "msg_abc_completed"
+    assert record.webhook_id("abc", "completed") != record.webhook_id("abc", "failed")
 
 
-ITEM = {
+ITEM = ImageRecord.from_item({
     "id": "img1", "status": "completed", "filename": "cat.jpg", "declaredType": "image/jpeg",
     "declaredSize": 10, "size": 999, "type": "image/jpeg", "completedAt": "2026-01-01T00:00:00.000Z",
-}
+    "uploadKey": "uploads/img1",
+    "thumbnails": [Thumbnail(w, h, f"thumbnails/img1/{w}x{h}.jpg", "image/jpeg", 1).to_item()
+                   for w, h in ((400, 300), (160, 120), (120, 120))],
+})
+
+
+class Links:
+    """Presigned GETs as the storage adapter makes them, minus the signature."""
+
+    def presign_download(self, key, ttl):
+        return f"https://s/{key}"
 
 
 def test_completed_event_matches_the_contract():
-    event = build_event(ITEM, "https://o", [(400, 300, "https://a"), (160, 120, "https://b"), (120, 120, "https://c")])
+    event = build_event(ITEM, Links(), 60)
     assert event == {
         "type": "thumbnails.generated", "timestamp": "2026-01-01T00:00:00.000Z",
-        "data": {"id": "img1", "status": "completed", "originalUrl": "https://o",
-                 "thumbnails": [{"size": {"width": 400, "height": 300}, "url": "https://a"},
-                                {"size": {"width": 160, "height": 120}, "url": "https://b"},
-                                {"size": {"width": 120, "height": 120}, "url": "https://c"}],
+        "data": {"id": "img1", "status": "completed", "originalUrl": "https://s/uploads/img1",
+                 "thumbnails": [{"size": {"width": 400, "height": 300}, "url": "https://s/thumbnails/img1/400x300.jpg"},
+                                {"size": {"width": 160, "height": 120}, "url": "https://s/thumbnails/img1/160x120.jpg"},
+                                {"size": {"width": 120, "height": 120}, "url": "https://s/thumbnails/img1/120x120.jpg"}],
                  "metadata": {"fileSize": 999, "type": "image/jpeg", "filename": "cat.jpg"}},
     }
 
 
 def test_failed_event_carries_the_error_and_no_thumbnails():
-    failed = {**ITEM, "status": "failed", "error": {"code": "corrupt_image", "message": "bad"}}
-    event = build_event(failed, None, [])
+    failed = ImageRecord.from_item({**ITEM.to_item(), "status": "failed",
+                                    "error": {"code": "corrupt_image", "message": "bad"}})
+    event = build_event(failed, Links(), 60)
     assert event["type"] == "thumbnails.failed"
     assert event["data"]["error"] == {"code": "corrupt_image", "message": "bad"}
     assert event["data"]["thumbnails"] == []
 
 
 def test_signature_verifies_with_the_standard_webhooks_library():
-    body = encode_event(build_event(ITEM, None, []))
+    body = encode_event(build_event(ITEM, Links(), 60))
     headers = sign(SECRET, "msg_img1_completed", body, datetime.now(timezone.utc))
     assert Webhook(SECRET).verify(body, headers)["data"]["id"] == "img1"
     with pytest.raises(Exception):

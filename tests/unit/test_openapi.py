@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from app import app
-from chalicelib import paging, uploads
+from chalicelib import paging, upload_request
 from chalicelib.errors import ApiError
-from chalicelib.urlsafety import UnsafeWebhookUrl, UrlPolicy, check_webhook_url
+from chalicelib.webhook_urls import UnsafeWebhookUrl, UrlPolicy, check_webhook_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,8 +39,8 @@ def _operations(spec: dict):
 def test_the_filename_and_cursor_rules_are_the_servers_own_patterns():
     spec = _spec()
     filename = spec["components"]["schemas"]["CreateImage"]["properties"]["filename"]
-    assert filename["pattern"] == f"^{uploads.FILENAME_PATTERN}$"
-    assert filename["maxLength"] == uploads.MAX_FILENAME_LENGTH
+    assert filename["pattern"] == f"^{upload_request.FILENAME_PATTERN}$"
+    assert filename["maxLength"] == upload_request.MAX_FILENAME_LENGTH
     [cursor] = [p for p in spec["paths"]["/images"]["get"]["parameters"] if p["name"] == "cursor"]
     assert cursor["schema"]["pattern"] == f"^{paging.CURSOR_PATTERN}$"
     assert cursor["schema"]["maxLength"] == paging.MAX_CURSOR_LENGTH
@@ -59,7 +59,7 @@ EDGE_CHARACTERS = (
 def _server_accepts_filename(filename: str) -> bool:
     body = json.dumps({"filename": filename, "contentType": "image/png", "fileSize": 1})
     try:
-        uploads.parse_upload_request(body, max_upload_bytes=10, url_policy=UrlPolicy())
+        upload_request.parse_upload_request(body, max_upload_bytes=10, url_policy=UrlPolicy())
     except ApiError as refused:
         assert refused.status == 400
         return False
@@ -103,7 +103,7 @@ def test_every_authenticated_operation_documents_401_and_503_with_their_headers(
 def test_a_null_webhook_url_is_documented_as_no_webhook():
     webhook_url = _spec()["components"]["schemas"]["CreateImage"]["properties"]["webhookUrl"]
     assert webhook_url["nullable"] is True
-    request = uploads.parse_upload_request(
+    request = upload_request.parse_upload_request(
         json.dumps({"filename": "a.png", "contentType": "image/png", "fileSize": 1, "webhookUrl": None}),
         max_upload_bytes=10, url_policy=UrlPolicy())
     assert request.webhook_url is None

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from chalicelib.config import MAX_UPLOAD_BYTES_DEFAULT
-from chalicelib.imaging import MAX_PIXELS, THUMBNAIL_SIZES, jpeg_size_bound, render_thumbnails
+from chalicelib.thumbnail_engine import MAX_PIXELS, THUMBNAIL_SIZES, jpeg_size_bound, render_thumbnails
 from tests.imagegen import GRAIN_KINDS, grain, make_jpeg, make_png
 
 FORMAT = {"image/jpeg": "JPEG", "image/png": "PNG"}

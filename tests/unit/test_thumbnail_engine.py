@@ -1,4 +1,4 @@
-"""Behaviour of the image engine (chalicelib/imaging.py): formats, limits, geometry,
+"""Behaviour of the image engine (chalicelib/thumbnail_engine.py): formats, limits, geometry,
 orientation, modes, colour, metadata and fidelity against a full-resolution reference."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from functools import lru_cache
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageDraw, ImageOps, PngImagePlugin
 
-from chalicelib.imaging import (
+from chalicelib.thumbnail_engine import (
     MAX_PIXELS,
     THUMBNAIL_SIZES,
     ImageRejected,

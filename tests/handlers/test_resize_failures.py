@@ -10,10 +10,11 @@ from datetime import datetime, timedelta, timezone
 import boto3
 import pytest
 
-from chalicelib import images
+from chalicelib import record, webhook_state
+from chalicelib.record import ImageRecord
 from chalicelib.config import Settings
-from chalicelib.processing import UploadProcessor
-from chalicelib.records import ImageRecords
+from chalicelib.resize import MAX_PROCESSING_TRIES, Resizer
+from chalicelib.record_store import RecordStore
 from tests.conftest import stage_environment
 from tests.iam.plugin import running_as
 
@@ -27,17 +28,17 @@ class BrokenStorage:
 
 def pending_item(table, image_id):
     now = datetime.now(timezone.utc)
-    table.put_item(Item=images.new_item(
+    table.put_item(Item=ImageRecord.new_pending(
         image_id, owner="alice-sub", quota_entry=f"0:{image_id}", filename="a.jpg",
         content_type="image/jpeg", file_size=10, webhook_url=None,
-        now=now, expires_at=now + timedelta(minutes=10), ttl_epoch=0))
+        now=now, expires_at=now + timedelta(minutes=10), ttl_epoch=0).to_item())
 
 
 def test_infrastructure_errors_are_retried_then_fail_with_internal_error(aws):
     table = boto3.resource("dynamodb").Table(aws.table)
     pending_item(table, "img-1")
-    processor = UploadProcessor(ImageRecords(table), BrokenStorage(), Settings.from_env({}))
-    for attempt in range(images.MAX_PROCESSING_TRIES - 1):
+    processor = Resizer(RecordStore(table), BrokenStorage(), Settings.from_env({}))
+    for attempt in range(MAX_PROCESSING_TRIES - 1):
         with pytest.raises(ConnectionError), running_as("resize_upload", stage_environment(aws)):
             processor.process("uploads/img-1")  # raised: the event source retries
         assert table.get_item(Key={"id": "img-1"})["Item"]["status"] == "pending_upload"
@@ -52,32 +53,32 @@ def test_infrastructure_errors_are_retried_then_fail_with_internal_error(aws):
 def test_a_claim_held_by_a_live_worker_is_not_taken_over(aws):
     table = boto3.resource("dynamodb").Table(aws.table)
     pending_item(table, "img-2")
-    records = ImageRecords(table)
-    now = images.iso(datetime.now(timezone.utc))
-    long_ago = images.iso(datetime.now(timezone.utc) - timedelta(minutes=10))
+    records = RecordStore(table)
+    now = record.iso(datetime.now(timezone.utc))
+    long_ago = record.iso(datetime.now(timezone.utc) - timedelta(minutes=10))
     with running_as("resize_upload", stage_environment(aws)):
         assert records.start_processing("img-2", now, long_ago)[0] is not None
         refused, seen = records.start_processing("img-2", now, long_ago)  # still fresh
-        assert refused is None and seen["status"] == "processing"
-        later = images.iso(datetime.now(timezone.utc) + timedelta(minutes=10))
+        assert refused is None and seen.status == "processing"
+        later = record.iso(datetime.now(timezone.utc) + timedelta(minutes=10))
         claimed, _ = records.start_processing("img-2", later, later)  # lease ran out
-        assert claimed is not None and claimed["processingTries"] == 2
+        assert claimed is not None and claimed.processing_tries == 2
 
 
 def test_an_attempt_whose_sender_died_is_taken_over_once_stale(aws):
     table = boto3.resource("dynamodb").Table(aws.table)
     pending_item(table, "img-3")
     table.update_item(Key={"id": "img-3"}, UpdateExpression="SET webhook = :w",
-                      ExpressionAttributeValues={":w": images.initial_webhook_state("img-3", "https://h", "completed")})
-    records = ImageRecords(table)
-    wid = images.webhook_id("img-3", "completed")
+                      ExpressionAttributeValues={":w": webhook_state.initial("img-3", "https://h", "completed").to_item()})
+    records = RecordStore(table)
+    wid = record.webhook_id("img-3", "completed")
     t0 = "2026-01-01T00:00:00.000Z"
     with running_as("deliver_webhook", stage_environment(aws)):
         assert records.claim_attempt("img-3", wid, 1, 1, t0, "2025-12-31T23:59:00.000Z") is not None
         # the sender dies here; SQS redelivers the same task
         assert records.claim_attempt("img-3", wid, 1, 1, "2026-01-01T00:00:10.000Z", "2025-12-31T23:59:10.000Z") is None
         later = records.claim_attempt("img-3", wid, 1, 1, "2026-01-01T00:05:00.000Z", "2026-01-01T00:04:00.000Z")
-        assert later is not None and later["webhook"]["attempts"] == 1
+        assert later is not None and later.webhook.attempts == 1
         # once recorded, the attempt is never sent again
         assert records.record_attempt("img-3", wid, 1, 1, {"status": "delivered", "lastStatusCode": 204}, t0)
         assert records.claim_attempt("img-3", wid, 1, 1, "2026-01-02T00:00:00.000Z", "2026-01-01T23:00:00.000Z") is None
@@ -103,13 +104,13 @@ class GoodStorage:
 
 
 def test_a_duplicate_delivery_during_a_live_lease_is_handed_back_to_the_queue(aws):
-    from chalicelib.processing import ClaimHeld
+    from chalicelib.resize import ClaimHeld
 
     table = boto3.resource("dynamodb").Table(aws.table)
     pending_item(table, "img-4")
-    records = ImageRecords(table)
-    records.start_processing("img-4", images.iso(datetime.now(timezone.utc)), "2000-01-01T00:00:00.000Z")
-    processor = UploadProcessor(records, GoodStorage(), Settings.from_env({}))
+    records = RecordStore(table)
+    records.start_processing("img-4", record.iso(datetime.now(timezone.utc)), "2000-01-01T00:00:00.000Z")
+    processor = Resizer(records, GoodStorage(), Settings.from_env({}))
     with pytest.raises(ClaimHeld) as held, running_as("resize_upload", stage_environment(aws)):
         processor.process("uploads/img-4")  # not "skipped": the worker holding it may be dead
     assert 1 <= held.value.retry_in <= Settings.from_env({}).processing_lease_seconds + 1
@@ -119,9 +120,9 @@ def test_an_image_that_kills_its_worker_every_time_ends_failed(aws):
     table = boto3.resource("dynamodb").Table(aws.table)
     pending_item(table, "img-5")
     table.update_item(Key={"id": "img-5"}, UpdateExpression="SET processingTries = :n",
-                      ExpressionAttributeValues={":n": images.MAX_PROCESSING_TRIES})
+                      ExpressionAttributeValues={":n": MAX_PROCESSING_TRIES})
     storage = GoodStorage()
-    processor = UploadProcessor(ImageRecords(table), storage, Settings.from_env({}))
+    processor = Resizer(RecordStore(table), storage, Settings.from_env({}))
     with running_as("resize_upload", stage_environment(aws)):
         assert processor.process("uploads/img-5") == "failed"  # the claim counted the dead tries
     item = table.get_item(Key={"id": "img-5"})["Item"]
@@ -142,7 +143,7 @@ def test_a_resize_finishing_after_a_delete_cleans_up_after_itself(aws):
             other.start()
             other.join()
 
-    processor = UploadProcessor(ImageRecords(table), storage, Settings.from_env({}), checkpoint=delete_meanwhile)
+    processor = Resizer(RecordStore(table), storage, Settings.from_env({}), checkpoint=delete_meanwhile)
     with running_as("resize_upload", stage_environment(aws)):
         assert processor.process("uploads/img-6") == "deleted"
     assert "Item" not in table.get_item(Key={"id": "img-6"})  # not brought back
@@ -157,7 +158,7 @@ def test_giving_up_fails_an_unfinished_image_with_its_webhook(aws, status):
     table.update_item(Key={"id": "img-7"}, UpdateExpression="SET #s = :s, webhookUrl = :u",
                       ExpressionAttributeNames={"#s": "status"},
                       ExpressionAttributeValues={":s": status, ":u": "https://hooks.example/x"})
-    processor = UploadProcessor(ImageRecords(table), GoodStorage(), Settings.from_env({}))
+    processor = Resizer(RecordStore(table), GoodStorage(), Settings.from_env({}))
     with running_as("fail_dead_uploads", stage_environment(aws)):
         assert processor.give_up("img-7", "gave up") == "failed"
     item = table.get_item(Key={"id": "img-7"})["Item"]
@@ -171,13 +172,13 @@ def test_the_sweeper_fails_only_images_processing_past_the_bound(aws):
     from chalicelib.sweeper import Sweeper
 
     table = boto3.resource("dynamodb").Table(aws.table)
-    records = ImageRecords(table)
+    records = RecordStore(table)
     for image_id, started in (("img-old", "2026-01-01T00:00:00.000Z"), ("img-new", "2026-01-01T00:09:00.000Z")):
         pending_item(table, image_id)
         records.start_processing(image_id, started, "2000-01-01T00:00:00.000Z")
     pending_item(table, "img-pending")
     now = datetime(2026, 1, 1, 0, 10, tzinfo=timezone.utc)
-    processor = UploadProcessor(records, GoodStorage(), Settings.from_env({}), now=lambda: now)
+    processor = Resizer(records, GoodStorage(), Settings.from_env({}), now=lambda: now)
     with running_as("sweep_stuck_images", stage_environment(aws)):
         assert Sweeper(records, processor, 300, "test", now=lambda: now).sweep() == ["img-old"]
     statuses = {i: table.get_item(Key={"id": i})["Item"]["status"] for i in ("img-old", "img-new", "img-pending")}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.errors import ApiError
-from chalicelib.urlsafety import Resolver, UnsafeWebhookUrl, UrlPolicy, check_webhook_url, system_resolver
+from chalicelib.webhook_urls import Resolver, UnsafeWebhookUrl, UrlPolicy, check_webhook_url, system_resolver
 
 ALLOWED_TYPES = ("image/png", "image/jpeg")
 MAX_FILENAME_LENGTH = 255

@@ -12,11 +12,11 @@ from functools import lru_cache
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.imaging import THUMBNAIL_SIZES, ImageRejected, render_thumbnails
+from chalicelib.thumbnail_engine import THUMBNAIL_SIZES, ImageRejected, render_thumbnails
 from tests.imagegen import make_jpeg, make_png
 
 # Keeps each example cheap: a mutated header may declare any size up to this; the limit
-# logic itself is tested in test_imaging.py.
+# logic itself is tested in test_thumbnail_engine.py.
 FUZZ_MAX_PIXELS = 1_000_000
 CODES = {"unsupported_format", "corrupt_image", "image_too_large"}
 FUZZ = settings(

@@ -1,10 +1,9 @@
-"""Webhook events: the payload, its Standard Webhooks signature, and one HTTP attempt."""
+"""One webhook attempt over HTTP: refused before any connection when the URL's rules say
+so, pinned to the checked address, never redirected, over within its deadline."""
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
 import requests
@@ -12,51 +11,12 @@ import urllib3
 from requests_hardened import Config as HardenedConfig
 from requests_hardened import HTTPSession
 from requests_hardened.ip_filter import InvalidIPAddress
-from standardwebhooks import Webhook
 
-from chalicelib import images
 from chalicelib.deadline import Deadline, watch_connections
-from chalicelib.urlsafety import Resolver, UnsafeWebhookUrl, UrlPolicy, check_webhook_url, system_resolver
+from chalicelib.webhook_events import USER_AGENT
+from chalicelib.webhook_urls import Resolver, UnsafeWebhookUrl, UrlPolicy, check_webhook_url, system_resolver
 
 MAX_RESPONSE_BYTES = 4096
-USER_AGENT = "thumbgen-webhooks/1.0"
-
-
-def build_event(item: Mapping[str, Any], original_url: str | None,
-                thumbnail_urls: list[tuple[int, int, str]]) -> dict[str, Any]:
-    """The body of thumbnails.generated / thumbnails.failed (DESIGN.md), from the item."""
-    status = item["status"]
-    data: dict[str, Any] = {
-        "id": item["id"],
-        "status": status,
-        "originalUrl": original_url,
-        "thumbnails": images.thumbnail_views(thumbnail_urls),
-        "metadata": images.file_facts(item),
-    }
-    if status == images.FAILED:
-        data["error"] = item.get("error") or {"code": "internal_error", "message": "failed"}
-        data["thumbnails"] = []
-    return {
-        "type": images.EVENT_TYPES[status],
-        "timestamp": item.get("completedAt") or item.get("updatedAt"),
-        "data": data,
-    }
-
-
-def encode_event(event: Mapping[str, Any]) -> str:
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
-
-
-def sign(secret: str, msg_id: str, body: str, at: datetime) -> dict[str, str]:
-    """Standard Webhooks headers; a fresh timestamp on every attempt, the same id."""
-    signature = Webhook(secret).sign(msg_id=msg_id, timestamp=at, data=body)
-    return {
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": signature,
-        "content-type": "application/json",
-        "user-agent": USER_AGENT,
-    }
 
 
 @dataclass(frozen=True)
@@ -174,7 +134,3 @@ def _drain(response: requests.Response) -> None:
         response.raw.read(MAX_RESPONSE_BYTES, decode_content=False)
     except (urllib3.exceptions.HTTPError, OSError):
         pass
-
-
-def utc_from_epoch(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, timezone.utc)

@@ -1,0 +1,180 @@
+"""The resize step: an uploaded object in, three thumbnails and a final status out.
+
+Nothing the client said or uploaded is trusted: the size is S3's, the format is sniffed
+from the bytes, the pixel count is checked from the header before decoding. Every
+refusal ends in `failed` with a code.
+
+Every image whose bytes reach the bucket ends completed or failed within a bound, wherever
+a worker dies (timeout, out of memory, crash):
+- the claim is a lease (PROCESSING_LEASE_SECONDS, longer than the function's timeout), so
+  a dead worker's claim is taken over by the next delivery of the message;
+- while a live worker holds the lease, another delivery (S3's event racing `complete`)
+  raises ClaimHeld and the handler queues the message again for when the lease ends:
+  it then finds the image finished, or takes over from a worker that died;
+- a claim made more than MAX_PROCESSING_TRIES times (a worker that dies on this image
+  every time) ends `failed / internal_error` without another try;
+- a message the queue gives up on reaches the dead-letter consumer, and an item left
+  processing too long reaches the sweeper: both call give_up().
+"""
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Callable
+
+from chalicelib import logs, record, webhook_state
+from chalicelib.config import Settings
+from chalicelib.record import ImageRecord, ImageStatus, Outcome, Thumbnail
+from chalicelib.record_store import RecordStore
+from chalicelib.storage import ImageStorage, UploadMissing
+
+log = logs.get("resize")
+MAX_PROCESSING_TRIES = 3  # claims of one image before it fails internal_error
+
+_uploader = ThreadPoolExecutor(max_workers=8, thread_name_prefix="thumbgen-s3")
+
+
+class ClaimHeld(Exception):
+    """Another worker holds a live lease on this image: look again in `retry_in` seconds,
+    when it has finished or its lease has run out."""
+
+    def __init__(self, image_id: str, retry_in: int):
+        super().__init__(f"{image_id} is being processed by another worker; again in {retry_in} s")
+        self.retry_in = retry_in
+
+
+def _no_checkpoint(point: str, image_id: str) -> None:
+    """Named points of the resize where the local stack's fault injection may act."""
+
+
+@dataclass
+class Resizer:
+    records: RecordStore
+    storage: ImageStorage
+    settings: Settings
+    now: Callable[[], Any] = record.utc_now
+    # Called with the finished item, whose first webhook attempt the outcome's write
+    # claimed: sends it from here, at once.
+    notify: Callable[[ImageRecord], Any] | None = None
+    checkpoint: Callable[[str, str], None] = field(default=_no_checkpoint)
+
+    def process(self, key: str) -> str:
+        """Handle one uploaded key; returns the outcome (for logs and tests)."""
+        image_id = record.image_id_from_key(key)
+        if image_id is None:
+            logs.event(log, "resize.ignored", key=key[:200], outcome="ignored")
+            return "ignored"
+        started, clock = self.now(), time.perf_counter()
+        claimed_at = record.iso(started)
+        stale = record.iso(started - timedelta(seconds=self.settings.processing_lease_seconds))
+        # Read the upload while claiming it: one round trip less before the thumbnails.
+        read = _uploader.submit(self.storage.read_upload, key, self.settings.max_upload_bytes)
+        claimed, seen = self.records.start_processing(image_id, claimed_at, stale)
+        if claimed is None:
+            read.cancel()
+            return self._not_claimed(image_id, key, seen)
+        tries = claimed.processing_tries
+        self.checkpoint("after_claim", image_id)
+        if tries > MAX_PROCESSING_TRIES:
+            outcome = Outcome.failure("internal_error", "the image could not be processed; upload it again")
+        else:
+            try:
+                outcome = self._render(image_id, *read.result())
+            except UploadMissing:
+                outcome = Outcome.failure("corrupt_image", "the uploaded object is no longer in the bucket")
+            except Exception:
+                log.exception("resize.error", extra={"fields": {"imageId": image_id, "attempt": tries}})
+                if tries < MAX_PROCESSING_TRIES:
+                    if not self.records.release_processing(image_id, claimed_at, record.iso(self.now())):
+                        logs.event(log, "resize.release_refused", imageId=image_id, attempt=tries)
+                    raise  # let the queue retry: it is our fault, not the client's
+                outcome = Outcome.failure("internal_error", "the image could not be processed; upload it again")
+        self.checkpoint("before_outcome", image_id)
+        finished = record.iso(self.now())
+        webhook = None
+        if claimed.webhook_url:
+            webhook = webhook_state.initial(image_id, claimed.webhook_url, str(outcome.status),
+                                            claimed_at=finished if self.notify is not None else None)
+        done, seen = self.records.finish(image_id, claimed_at, outcome, finished, webhook)
+        if done is None:
+            return self._lost(image_id, outcome, seen)
+        logs.event(log, "resize.finished", imageId=image_id, outcome=str(outcome.status), attempt=tries,
+                   code=(outcome.error or {}).get("code"), durationMs=round((time.perf_counter() - clock) * 1000),
+                   size=outcome.size, type=outcome.type)
+        if self.notify is not None and done.webhook is not None:
+            self.notify(done)
+        return str(outcome.status)
+
+    def _not_claimed(self, image_id: str, key: str, seen: ImageRecord | None) -> str:
+        if seen is None:
+            # No record: the image was deleted, or its pending record expired. The bytes
+            # (and any thumbnails a racing worker made) belong to nobody: remove them.
+            self.storage.delete_keys([key], prefix=record.thumbnail_prefix(image_id))
+            logs.event(log, "resize.orphan_removed", imageId=image_id, outcome="orphan")
+            return "orphan"
+        if seen.status == ImageStatus.PROCESSING:
+            logs.event(log, "resize.claim_held", imageId=image_id, outcome="retry_later")
+            raise ClaimHeld(image_id, self._lease_left(seen) + 1)
+        logs.event(log, "resize.duplicate", imageId=image_id, outcome="skipped", status=str(seen.status))
+        return "skipped"
+
+    def _lease_left(self, seen: ImageRecord) -> int:
+        lease = self.settings.processing_lease_seconds
+        try:
+            started = record.parse_iso(str(seen.processing_started_at))
+        except ValueError:
+            return lease
+        return max(0, min(lease, int((started - self.now()).total_seconds()) + lease))
+
+    def _lost(self, image_id: str, outcome: Outcome, seen: ImageRecord | None) -> str:
+        """finish() was refused: the lease was taken over, or the image deleted meanwhile."""
+        if seen is None:
+            keys = [t.key for t in outcome.thumbnails] + [record.upload_key(image_id)]
+            self.storage.delete_keys(keys, prefix=record.thumbnail_prefix(image_id))
+            logs.event(log, "resize.deleted_meanwhile", imageId=image_id, outcome="deleted")
+            return "deleted"
+        logs.event(log, "resize.claim_lost", level=logging.WARNING, imageId=image_id, outcome="lost",
+                   status=str(seen.status))
+        return "lost"
+
+    def give_up(self, image_id: str, message: str) -> str:
+        """End an image no worker finished as failed / internal_error (dead letters, sweeper)."""
+        seen = self.records.get(image_id)
+        if seen is None or seen.is_final:
+            return "nothing_to_do"
+        finished = record.iso(self.now())
+        webhook = None
+        if seen.webhook_url:
+            webhook = webhook_state.initial(image_id, seen.webhook_url, str(ImageStatus.FAILED))
+        done, _ = self.records.finish_unfinished(seen, Outcome.failure("internal_error", message), finished, webhook)
+        outcome = "failed" if done is not None else "changed_meanwhile"
+        logs.event(log, "resize.given_up", imageId=image_id, outcome=outcome, was=str(seen.status))
+        return outcome
+
+    def _render(self, image_id: str, size: int, data: bytes | None) -> Outcome:
+        from chalicelib import thumbnail_engine  # the image libraries load only where images are made
+
+        limit = self.settings.max_upload_bytes
+        if data is None:
+            return Outcome.failure("file_too_large", f"the upload is {size} bytes; the limit is {limit} bytes",
+                                   size=size)
+        max_pixels = self.settings.max_pixels or thumbnail_engine.MAX_PIXELS
+        try:
+            result = thumbnail_engine.render_thumbnails(data, max_pixels=max_pixels)
+        except thumbnail_engine.ImageRejected as rejected:
+            return Outcome.failure(rejected.code, rejected.message, size=size,
+                                   type=thumbnail_engine.sniff_content_type(data[:32]))
+        thumbnails, puts = [], []
+        for rendition in result.renditions:
+            key = record.thumbnail_key(image_id, rendition.width, rendition.height, rendition.extension)
+            puts.append(_uploader.submit(self.storage.put_object, key, rendition.data, rendition.content_type))
+            thumbnails.append(Thumbnail(rendition.width, rendition.height, key, rendition.content_type,
+                                        len(rendition.data)))
+        for put in puts:
+            put.result()
+        self.checkpoint("after_thumbnails", image_id)
+        return Outcome(ImageStatus.COMPLETED, size=size, type=result.content_type, width=result.width,
+                       height=result.height, thumbnails=tuple(thumbnails))

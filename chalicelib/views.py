@@ -1,0 +1,83 @@
+"""What clients see of a record: the image view of GET /images and the webhook's data.
+
+Links are fresh presigned GETs made for each answer, never stored: a URL signed with
+Lambda's temporary credentials dies when those do.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.record import ImageRecord, ImageStatus, WebhookState
+from chalicelib.storage import ImageStorage
+
+
+def original_url(record: ImageRecord, storage: ImageStorage, ttl: int) -> str | None:
+    if record.status == ImageStatus.PENDING_UPLOAD or not record.upload_key:
+        return None
+    return storage.presign_download(record.upload_key, ttl)
+
+
+def thumbnails(record: ImageRecord, storage: ImageStorage, ttl: int) -> list[dict[str, Any]]:
+    """The {"size": {...}, "url"} entries of a completed image (none otherwise)."""
+    if record.status != ImageStatus.COMPLETED:
+        return []
+    return [{"size": {"width": t.width, "height": t.height}, "url": storage.presign_download(t.key, ttl)}
+            for t in record.thumbnails]
+
+
+def file_facts(record: ImageRecord) -> dict[str, Any]:
+    """filename, type and size: the real ones once the bytes were seen, else the declared."""
+    return {
+        "filename": record.filename,
+        "type": record.type or record.declared_type,
+        "fileSize": int(record.size or record.declared_size or 0),
+    }
+
+
+def metadata(record: ImageRecord) -> dict[str, Any]:
+    """What the client said, and what the bytes turned out to be once known."""
+    meta: dict[str, Any] = {
+        **file_facts(record),
+        "declaredType": record.declared_type,
+        "declaredSize": int(record.declared_size or 0),
+    }
+    if record.width:
+        meta["width"] = int(record.width)
+        meta["height"] = int(record.height or 0)
+    for key, value in (("createdAt", record.created_at), ("updatedAt", record.updated_at),
+                       ("completedAt", record.completed_at)):
+        if value:
+            meta[key] = value
+    return meta
+
+
+def webhook(state: WebhookState | None) -> dict[str, Any] | None:
+    """The delivery state as GET /images/{id} shows it."""
+    if state is None:
+        return None
+    shown: dict[str, Any] = {
+        "id": state.id,
+        "url": state.url,
+        "status": str(state.status),
+        "attempts": state.attempts,
+        "lastAttemptAt": state.last_attempt_at,
+        "nextAttemptAt": state.next_attempt_at,
+    }
+    if state.last_status_code is not None:
+        shown["lastStatusCode"] = state.last_status_code
+    if state.last_error:
+        shown["lastError"] = state.last_error
+    return shown
+
+
+def image(record: ImageRecord, storage: ImageStorage, ttl: int) -> dict[str, Any]:
+    """GET /images/{id}: status, metadata, fresh links, error, webhook state."""
+    return {
+        "id": record.id,
+        "status": str(record.status),
+        "metadata": metadata(record),
+        "originalUrl": original_url(record, storage, ttl),
+        "thumbnails": thumbnails(record, storage, ttl),
+        "error": dict(record.error) if record.error else None,
+        "webhook": webhook(record.webhook),
+    }

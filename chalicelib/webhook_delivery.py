@@ -1,0 +1,123 @@
+"""Webhook delivery: at least once, one webhook-id per outcome, retried off the stream.
+
+The resize sends the first attempt itself (claimed in its outcome's write); the stream
+handler queues a copy of it that waits out the claim's lease, and the queue consumer sends
+every later attempt, records its result and queues the next on the stage's schedule. The
+decisions are webhook_state.py's; every attempt is fenced by a conditional write, so
+duplicated stream records or queue messages never send an attempt twice.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from chalicelib import logs, record, webhook_state
+from chalicelib.config import Settings
+from chalicelib.delivery_queue import SQS_MAX_DELAY, DeliveryQueue, DeliveryTask
+from chalicelib.record import DeliveryStatus, ImageRecord, WebhookState
+from chalicelib.record_store import RecordStore
+from chalicelib.storage import ImageStorage
+from chalicelib.webhook_events import build_event, encode_event, sign, utc_from_epoch
+from chalicelib.webhook_sender import AttemptResult, Sender
+
+log = logs.get("delivery")
+
+MAX_WAIT = 7 * 24 * 3600  # a task due later than this was not made by us
+
+
+@dataclass
+class WebhookDelivery:
+    records: RecordStore
+    queue: DeliveryQueue
+    sender: Sender
+    storage: ImageStorage
+    settings: Settings
+    clock: Callable[[], float] = time.time
+
+    def _iso(self, epoch: float) -> str:
+        return record.iso(utc_from_epoch(epoch))
+
+    @property
+    def lease(self) -> float:
+        """How long a claimed attempt may stay unrecorded before another sender takes it."""
+        return self.settings.webhook_connect_timeout + self.settings.webhook_read_timeout + 30
+
+    def on_item_changed(self, old: ImageRecord | None, new: ImageRecord | None) -> bool:
+        """Queue the first attempt when an item enters completed/failed with a webhook
+        (webhook_state.queued_first_attempt: a copy that waits out the resize's claim)."""
+        if record.entered_final_status(old, new) is None or new is None or new.webhook is None:
+            return False
+        attempt, wait = webhook_state.queued_first_attempt(new.webhook)
+        task = DeliveryTask(new.id, new.webhook.id, new.webhook.round, attempt)
+        # an SQS failure raises: the batch is retried, idempotently
+        self.queue.enqueue(task, delay=self.lease + 1 if wait else 0)
+        return True
+
+    def send_claimed(self, claimed: ImageRecord) -> str:
+        """Send the attempt the outcome's write claimed (the resize's own first attempt)."""
+        state = claimed.webhook
+        assert state is not None and state.claimed
+        task = DeliveryTask(claimed.id, state.id, state.round, state.attempts)
+        now = self.clock()
+        return self._record(task, self._send(claimed), started=now)
+
+    def handle(self, task: DeliveryTask) -> str:
+        """Run one queued task; returns what happened (for logs and tests)."""
+        now = self.clock()
+        if task.not_before > now + MAX_WAIT:
+            logs.event(log, "webhook.stale_task", level=logging.WARNING, webhookId=task.webhook_id,
+                       outcome="dropped", dueIn=round(task.not_before - now))
+            return "stale"
+        if task.not_before > now:
+            self.queue.enqueue(task, delay=task.not_before - now)
+            return "waiting"
+        claimed = self.records.claim_attempt(
+            task.image_id, task.webhook_id, task.round, task.attempt,
+            self._iso(now), self._iso(now - self.lease),
+        )
+        if claimed is None:
+            return "skipped"  # duplicate message, superseded round, or already delivered
+        return self._record(task, self._send(claimed), started=now)
+
+    def _send(self, claimed: ImageRecord) -> AttemptResult:
+        state = claimed.webhook
+        assert state is not None
+        body = encode_event(build_event(claimed, self.storage, self.settings.download_url_ttl))
+        headers = sign(self.settings.webhook_secret, state.id, body, utc_from_epoch(self.clock()))
+        return self.sender.post(state.url, body, headers)
+
+    def _record(self, task: DeliveryTask, result: AttemptResult, started: float) -> str:
+        now = self.clock()
+        step = webhook_state.after_attempt(task.attempt, self.settings.webhook_retry_schedule, result)
+        due = now + step.retry_in if step.retry_in is not None else None
+        fields = step.fields(result, self._iso(now), self._iso(due) if due is not None else None)
+        if step.retry_in is not None and due is not None:
+            # Queue first: if recording fails after this, the next attempt still comes.
+            nxt = DeliveryTask(task.image_id, task.webhook_id, task.round, task.attempt + 1,
+                               not_before=due if step.retry_in > SQS_MAX_DELAY else 0.0)
+            self.queue.enqueue(nxt, delay=step.retry_in)
+        if step.dead_letter:
+            # The dead-letter queue holds delivery tasks only, in one shape, whether SQS
+            # moved them there or the schedule ran out: any of them can be replayed as is.
+            self.queue.dead_letter(task, {k: v for k, v in fields.items() if v is not None})
+        verdict = {DeliveryStatus.DELIVERED: "delivered", DeliveryStatus.PENDING: "retry",
+                   DeliveryStatus.FAILED: "failed"}[step.status]
+        if not self.records.record_attempt(task.image_id, task.webhook_id, task.round, task.attempt,
+                                           fields, self._iso(now)):
+            logs.event(log, "webhook.record_refused", level=logging.WARNING, imageId=task.image_id,
+                       webhookId=task.webhook_id, attempt=task.attempt, outcome=verdict)
+        logs.event(log, "webhook.attempt", imageId=task.image_id, webhookId=task.webhook_id,
+                   round=task.round, attempt=task.attempt, outcome=verdict,
+                   statusCode=result.status_code, error=result.error,
+                   durationMs=round((now - started) * 1000))
+        return verdict
+
+    def redeliver(self, image_id: str, max_round: int) -> tuple[WebhookState | None, ImageRecord | None]:
+        """Start a new round with the same webhook-id: (its state, None), or (None, the
+        record as the refusal saw it) when a round is in flight, rounds are spent or it is gone."""
+        state, seen = self.records.restart_delivery(image_id, self._iso(self.clock()), max_round)
+        if state is not None:
+            self.queue.enqueue(DeliveryTask(image_id, state.id, state.round, 1))
+        return state, seen
