@@ -12,7 +12,7 @@ from chalicelib import config, logs, paging, service, upload_events, webpage
 from chalicelib.auth import Caller, KeysUnavailable, Unauthorized, bearer_token
 from chalicelib.delivery_queue import DeliveryTask
 from chalicelib.errors import ApiError
-from chalicelib.record import ImageRecord, image_id_from_key, image_of, left_pending_upload
+from chalicelib.record import ImageRecord, image_id_from_key, image_of, released_quota
 from chalicelib.record_store import plain_values
 from chalicelib.resize import ClaimHeld
 from chalicelib.upload_request import parse_upload_request
@@ -170,9 +170,10 @@ def resize_upload(event):
         keys = upload_events.keys_in(record.body)
         if not keys:
             logs.event(log, "resize.dropped_message", outcome="malformed", body=record.body[:200])
+        read_early = upload_events.is_complete_message(record.body)
         for key in keys:
             try:
-                processor.process(key)
+                processor.process(key, read_early=read_early)
             except ClaimHeld as held:  # another worker has it: look again when its lease ends
                 service.start_resize(key, delay=held.retry_in)
 
@@ -202,17 +203,15 @@ def on_image_change(event):
     """Items leaving pending_upload free a quota slot; items entering completed/failed queue
     their webhook (if the resize's own attempt did not happen, it is sent from there).
     Never raises for a bad record."""
-    delivery = service.delivery()
+    changes = []
     for record in event:
         try:
-            old = _plain_image(record.old_image)
-            new = _plain_image(record.new_image)
+            changes.append((_plain_image(record.old_image), _plain_image(record.new_image)))
         except (TypeError, ValueError, KeyError, AttributeError):
             logs.event(log, "stream.malformed_record", outcome="skipped", eventId=getattr(record, "event_id", "?"))
-            continue
-        if left_pending_upload(old, new) and old is not None and old.owner and old.quota_entry:
-            service.records().release_quota(old.owner, {old.quota_entry})
-        delivery.on_item_changed(old, new)
+    for owner, entries in released_quota(changes).items():  # one write per owner and batch
+        service.records().release_quota(owner, entries)
+    service.delivery().on_changes(changes)
 
 
 @app.on_sqs_message(queue=config.DELIVERY_QUEUE_NAME, batch_size=1)

@@ -3,9 +3,10 @@
     python -m bench.load                          # 200 uploads, 16 at a time, 4 faults
     python -m bench.load --uploads 500 --concurrency 32 --faults 10 --seed 7
 
-Drives N uploads (a mix of sizes, both formats, fine-grain photos included) C at a time
-through the real HTTP path (POST, presigned PUT, complete), kills or hangs the resize
-worker of F of them at a chosen point, and waits for every webhook. It prints throughput,
+Drives N uploads (a mix of sizes, both formats, fine-grain photos included) through the
+real HTTP path (POST, presigned PUT, complete) by C clients, each waiting for its image's
+webhook before its next upload; kills or hangs the resize worker of F of them at a chosen
+point, and waits for every webhook. It prints throughput,
 PUT -> webhook latency (p50, p90, p99), the engine's own throughput on the same mix in
 the same run (same number of worker processes), and their ratio. It fails (exit 1) if any
 upload is lost, any image ends anything but completed, or any webhook-id arrives twice.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import logging
 import os
 import random
@@ -100,7 +102,9 @@ class LoadResult:
 
 def run_load(api_url: str, token: str, inputs: list[Input], *, uploads: int, concurrency: int,
              faults_dir: str | None, fault_count: int, seed: int = 0, timeout: float = 180) -> LoadResult:
-    """Upload `uploads` images from `inputs` (round robin), C at a time; faults on some."""
+    """Upload `uploads` images from `inputs` (round robin), `concurrency` at a time: each
+    of C clients uploads an image, waits for its webhook, then uploads the next (so the
+    latency is the pipeline's, not a backlog the clients piled up); faults on some."""
     rng = random.Random(seed)
     faulty = set(rng.sample(range(uploads), fault_count)) if fault_count else set()
     client = ThumbgenClient(api_url, token=token)
@@ -125,6 +129,8 @@ def run_load(api_url: str, token: str, inputs: list[Input], *, uploads: int, con
                 finished_at[image_id] = upload.put_finished_at
                 if upload.put_status != 200:
                     result.problems.append(f"upload {n} ({item.name}): PUT answered {upload.put_status}")
+                    return
+            receiver.wait_for(f"/load/{n}", timeout=timeout)  # this client's next upload waits
 
         started = time.time()
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
@@ -153,9 +159,9 @@ def run_load(api_url: str, token: str, inputs: list[Input], *, uploads: int, con
                 result.problems.append(f"upload {n} ({image_id}): no webhook; status {status}")
                 continue
             result.latencies_ms.append((got.at - finished_at[image_id]) * 1000)
-            item = client.get(image_id)
-            if item["status"] != "completed" or len(item["thumbnails"]) != 3:
-                result.problems.append(f"upload {n} ({image_id}) ended {item['status']}: {item.get('error')}")
+            data = json.loads(got.body)["data"]  # what the webhook says (no extra load on the stack)
+            if data["id"] != image_id or data["status"] != "completed" or len(data["thumbnails"]) != 3:
+                result.problems.append(f"upload {n} ({image_id}) ended {data['status']}: {data.get('error')}")
     return result
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Callable
 
@@ -19,7 +20,8 @@ from chalicelib.storage import ImageStorage
 from chalicelib.upload_request import UploadRequest
 from chalicelib.webhook_state import Refusal
 
-RECORD_TTL = timedelta(days=1)  # the DynamoDB TTL of a pending record whose upload never came
+RECORD_TTL = timedelta(days=1)
+_lookups = ThreadPoolExecutor(max_workers=4, thread_name_prefix="thumbgen-api")  # the DynamoDB TTL of a pending record whose upload never came
 
 
 def not_found(image_id: str) -> ApiError:
@@ -112,12 +114,15 @@ class ImageApi:
         owner's pending-upload quota now (else when its resize starts). 200 when already
         final, else 202.
         """
+        # The object is looked at while the record is read: one round trip less before the
+        # resize starts (the key follows from the id; the answer is used only if it is theirs).
+        size = _lookups.submit(self.storage.upload_size, record.upload_key(image_id)) if looks_like_id(image_id) else None
         image = self.owned(owner, image_id)
         if image.is_final:
             return 200, self.view(image)
         if image.status == ImageStatus.PENDING_UPLOAD:
             key = image.upload_key or record.upload_key(image_id)
-            if self.storage.upload_size(key) is None:
+            if size is None or size.result() is None:
                 raise ApiError(409, "upload_missing", "nothing has been uploaded for this image yet; "
                                "PUT the bytes to its upload URL first")
             self.start_resize(key)

@@ -17,7 +17,8 @@ _resources: dict[str, Any] = {}
 
 # botocore's "standard" retry mode: throttling and transient errors retried with backoff,
 # the same on every client (the legacy default retries fewer error kinds).
-_RETRIES = Config(retries={"mode": "standard", "max_attempts": 3})
+# A Lambda container serves one event at a time, but the local stack's threads share these.
+_RETRIES = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=50)
 _CONFIGS = {
     "s3": _RETRIES.merge(Config(signature_version="s3v4")),
 }

@@ -342,3 +342,12 @@ def left_pending_upload(old: ImageRecord | None, new: ImageRecord | None) -> boo
     if old is None or old.status != ImageStatus.PENDING_UPLOAD:
         return False
     return new is None or new.status != ImageStatus.PENDING_UPLOAD
+
+
+def released_quota(changes: list[tuple[ImageRecord | None, ImageRecord | None]]) -> dict[str, set[str]]:
+    """The quota entries a batch of stream records frees, per owner."""
+    freed: dict[str, set[str]] = {}
+    for old, new in changes:
+        if left_pending_upload(old, new) and old is not None and old.owner and old.quota_entry:
+            freed.setdefault(old.owner, set()).add(old.quota_entry)
+    return freed

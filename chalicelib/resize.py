@@ -61,8 +61,13 @@ class Resizer:
     notify: Callable[[ImageRecord], Any] | None = None
     checkpoint: Callable[[str, str], None] = field(default=_no_checkpoint)
 
-    def process(self, key: str) -> str:
-        """Handle one uploaded key; returns the outcome (for logs and tests)."""
+    def process(self, key: str, read_early: bool = True) -> str:
+        """Handle one uploaded key; returns the outcome (for logs and tests).
+
+        With `read_early` (a client's "complete": the latency path) the upload is read
+        while the image is claimed; otherwise (S3's notification, most often a duplicate of
+        a "complete" already handled) only once the claim succeeds, so that a duplicate
+        costs one refused write rather than a second download."""
         image_id = record.image_id_from_key(key)
         if image_id is None:
             logs.event(log, "resize.ignored", key=key[:200], outcome="ignored")
@@ -70,19 +75,24 @@ class Resizer:
         started, clock = self.now(), time.perf_counter()
         claimed_at = record.iso(started)
         stale = record.iso(started - timedelta(seconds=self.settings.processing_lease_seconds))
-        # Read the upload while claiming it: one round trip less before the thumbnails.
-        read = _uploader.submit(self.storage.read_upload, key, self.settings.max_upload_bytes)
+        read = _uploader.submit(self.storage.read_upload, key, self.settings.max_upload_bytes) if read_early else None
         claimed, seen = self.records.start_processing(image_id, claimed_at, stale)
         if claimed is None:
-            read.cancel()
+            if read is not None:
+                read.cancel()
             return self._not_claimed(image_id, key, seen)
+        if read is None:
+            read = _uploader.submit(self.storage.read_upload, key, self.settings.max_upload_bytes)
         tries = claimed.processing_tries
+        timings: dict[str, int] = {"claimMs": round((time.perf_counter() - clock) * 1000)}
         self.checkpoint("after_claim", image_id)
         if tries > MAX_PROCESSING_TRIES:
             outcome = Outcome.failure("internal_error", "the image could not be processed; upload it again")
         else:
             try:
-                outcome = self._render(image_id, *read.result())
+                upload = read.result()
+                timings["readMs"] = round((time.perf_counter() - clock) * 1000)
+                outcome = self._render(image_id, *upload, timings=timings)
             except UploadMissing:
                 outcome = Outcome.failure("corrupt_image", "the uploaded object is no longer in the bucket")
             except Exception:
@@ -103,7 +113,7 @@ class Resizer:
             return self._lost(image_id, outcome, seen)
         logs.event(log, "resize.finished", imageId=image_id, outcome=str(outcome.status), attempt=tries,
                    code=(outcome.error or {}).get("code"), durationMs=round((time.perf_counter() - clock) * 1000),
-                   size=outcome.size, type=outcome.type)
+                   size=outcome.size, type=outcome.type, **timings)
         if self.notify is not None and done.webhook is not None:
             self.notify(done)
         return str(outcome.status)
@@ -154,7 +164,7 @@ class Resizer:
         logs.event(log, "resize.given_up", imageId=image_id, outcome=outcome, was=str(seen.status))
         return outcome
 
-    def _render(self, image_id: str, size: int, data: bytes | None) -> Outcome:
+    def _render(self, image_id: str, size: int, data: bytes | None, timings: dict[str, int]) -> Outcome:
         from chalicelib import thumbnail_engine  # the image libraries load only where images are made
 
         limit = self.settings.max_upload_bytes
@@ -163,7 +173,9 @@ class Resizer:
                                    size=size)
         max_pixels = self.settings.max_pixels or thumbnail_engine.MAX_PIXELS
         try:
+            started = time.perf_counter()
             result = thumbnail_engine.render_thumbnails(data, max_pixels=max_pixels)
+            timings["engineMs"] = round((time.perf_counter() - started) * 1000)
         except thumbnail_engine.ImageRejected as rejected:
             return Outcome.failure(rejected.code, rejected.message, size=size,
                                    type=thumbnail_engine.sniff_content_type(data[:32]))
@@ -173,8 +185,10 @@ class Resizer:
             puts.append(_uploader.submit(self.storage.put_object, key, rendition.data, rendition.content_type))
             thumbnails.append(Thumbnail(rendition.width, rendition.height, key, rendition.content_type,
                                         len(rendition.data)))
+        started = time.perf_counter()
         for put in puts:
             put.result()
+        timings["storeMs"] = round((time.perf_counter() - started) * 1000)
         self.checkpoint("after_thumbnails", image_id)
         return Outcome(ImageStatus.COMPLETED, size=size, type=result.content_type, width=result.width,
                        height=result.height, thumbnails=tuple(thumbnails))

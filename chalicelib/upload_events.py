@@ -18,6 +18,15 @@ def complete_message(key: str) -> str:
     return json.dumps({"type": COMPLETE_MESSAGE, "key": key})
 
 
+def is_complete_message(body: str) -> bool:
+    """A client's "upload complete" (the latency path), rather than S3's notification."""
+    try:
+        message: Any = json.loads(body)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(message, dict) and message.get("type") == COMPLETE_MESSAGE
+
+
 def keys_in(body: str) -> list[str]:
     """The object keys a queue message body names (URL-decoded, as S3Event does)."""
     try:

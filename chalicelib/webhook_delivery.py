@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 from chalicelib import logs, record, webhook_state
 from chalicelib.config import Settings
@@ -44,12 +44,27 @@ class WebhookDelivery:
         """How long a claimed attempt may stay unrecorded before another sender takes it."""
         return self.settings.webhook_connect_timeout + self.settings.webhook_read_timeout + 30
 
-    def on_item_changed(self, old: ImageRecord | None, new: ImageRecord | None) -> bool:
+    def on_changes(self, changes: list[tuple[ImageRecord | None, ImageRecord | None]]) -> int:
+        """A batch of stream records: queue what on_item_changed would, except the copies of
+        attempts that later records of the same batch show already recorded."""
+        queued = 0
+        for n, (old, new) in enumerate(changes):
+            later = [after for _, after in changes[n + 1:] if after is not None and new is not None
+                     and after.id == new.id]
+            queued += self.on_item_changed(old, new, later=later)
+        return queued
+
+    def on_item_changed(self, old: ImageRecord | None, new: ImageRecord | None,
+                        later: Sequence[ImageRecord] = ()) -> bool:
         """Queue the first attempt when an item enters completed/failed with a webhook
-        (webhook_state.queued_first_attempt: a copy that waits out the resize's claim)."""
+        (webhook_state.queued_first_attempt: a copy that waits out the resize's claim,
+        unless a later record already shows that attempt recorded)."""
         if record.entered_final_status(old, new) is None or new is None or new.webhook is None:
             return False
         attempt, wait = webhook_state.queued_first_attempt(new.webhook)
+        if wait and any(webhook_state.recorded(after.webhook, new.webhook.id, new.webhook.round, attempt)
+                        for after in later):
+            return False
         task = DeliveryTask(new.id, new.webhook.id, new.webhook.round, attempt)
         # an SQS failure raises: the batch is retried, idempotently
         self.queue.enqueue(task, delay=self.lease + 1 if wait else 0)

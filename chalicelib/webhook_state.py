@@ -42,6 +42,12 @@ def queued_first_attempt(state: WebhookState) -> tuple[int, bool]:
     return state.attempts + 1, False
 
 
+def recorded(state: WebhookState | None, webhook_id_: str, round_: int, attempt: int) -> bool:
+    """Whether `state` shows attempt `attempt` of that round already sent and recorded."""
+    return (state is not None and state.id == webhook_id_ and state.round == round_
+            and state.attempts >= attempt and state.in_flight is None)
+
+
 class Claim(StrEnum):
     NEW = "new"  # the attempt is due and nobody claimed it
     TAKEOVER = "takeover"  # its claimer died without recording it, and the lease is over

@@ -36,13 +36,11 @@ class SqsPump(threading.Thread):
 
     def __init__(self, sqs: Any, queue_url: str, queue_arn: str, name: str,
                  to_events: Callable[[dict, str], list[dict]], handler: Handler, workers: int,
-                 after_invoke: Callable[[], None] | None = None,
                  hops: Callable[[dict], tuple[Hop, ...]] = lambda message: (),
                  latency: LatencyModel | None = None):
         super().__init__(name=f"pump-{name}", daemon=True)
         self._sqs, self._url, self._arn = sqs, queue_url, queue_arn
         self._to_events, self._handler = to_events, handler
-        self._after_invoke = after_invoke
         self._hops, self._latency = hops, latency or LatencyModel.off()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
         self._slots = threading.Semaphore(workers)
@@ -98,8 +96,6 @@ class SqsPump(threading.Thread):
             log.warning("%s: invocation failed (%s); the message will be retried", self.name, exc)
         finally:
             self._slots.release()
-            if self._after_invoke is not None:
-                self._after_invoke()
 
 
 def sqs_lambda_events(message: dict, arn: str) -> list[dict]:
@@ -122,7 +118,7 @@ class StreamPump(threading.Thread):
 
     A failing batch is retried (as Lambda does) a bounded number of times, then skipped
     with a log line, so one poison record cannot stop the local stack. It polls at a
-    relaxed interval when idle; wake() (called after each table write) polls at once.
+    relaxed interval when idle, a little faster when busy; wake() polls at once.
     """
 
     def __init__(self, streams: Any, stream_arn: str, handler: Handler,
@@ -131,6 +127,7 @@ class StreamPump(threading.Thread):
         super().__init__(name="pump-stream", daemon=True)
         self._streams, self._arn, self._handler = streams, stream_arn, handler
         self._interval, self._max_retries = interval, max_retries
+        self._busy_interval = min(interval, 0.1)
         self._hop, self._latency = hop, latency or LatencyModel.off()
         self._halt = threading.Event()
         self._nudge = threading.Event()
@@ -192,9 +189,10 @@ class StreamPump(threading.Thread):
                 self._iterators.clear()  # an expired or stale iterator: start over from there
                 last_discovery = 0.0
                 busy = False
-            if not busy:
-                self._nudge.wait(self._interval)
-                self._nudge.clear()
+            # Like Lambda's poller: a few polls a second per shard, at most, even when busy
+            # (every GetRecords costs the embedded AWS a few ms; batches grow instead).
+            self._nudge.wait(self._busy_interval if busy else self._interval)
+            self._nudge.clear()
 
     def _deliver(self, records: list[dict]) -> None:
         if self._hop is not None and self._latency.enabled:

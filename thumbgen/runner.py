@@ -50,7 +50,7 @@ def _interrupt(*_: object) -> None:
 def _serve(stack: LocalStack) -> None:
     print(f"thumbgen is running\n"
           f"  API:            {stack.api_url}\n"
-          f"  embedded AWS:   {stack.aws_url} (S3, DynamoDB + streams, SQS, Cognito)\n"
+          f"  embedded AWS:   {stack.aws_url} (S3, SQS, Cognito), {stack.tables_url} (DynamoDB + streams)\n"
           f"  WEBHOOK_SECRET={stack.webhook_secret}\n"
           f"  demo user:      {DEMO_USER} / {stack.demo_password}\n"
           f"  token (1 h):    {stack.demo_token()}\n"

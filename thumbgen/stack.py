@@ -30,6 +30,7 @@ from thumbgen import latency, pumps, resources, users
 from thumbgen.workers import WorkerPool
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+TABLE_SERVICES = ("dynamodb", "dynamodbstreams")
 DEMO_USER = "demo"
 # What the local stack sets unless the environment says otherwise (every other setting
 # takes the stage default of chalicelib/config.py): a receiver on 127.0.0.1 must work,
@@ -51,7 +52,9 @@ log = logging.getLogger("thumbgen.stack")
 
 def local_client(service: str, aws_url: str) -> Any:
     """A boto3 client for the embedded AWS (its fixed local credentials, SigV4 for S3)."""
-    config = Config(signature_version="s3v4") if service == "s3" else Config()
+    config = Config(max_pool_connections=50)  # pumps and API threads share one client
+    if service == "s3":
+        config = config.merge(Config(signature_version="s3v4"))
     return boto3.session.Session().client(
         service, endpoint_url=aws_url, region_name="us-east-1",
         aws_access_key_id="thumbgen-local", aws_secret_access_key="thumbgen-local", config=config,
@@ -97,21 +100,31 @@ class LocalStack:
     webhook_secret: str = field(default_factory=new_webhook_secret)
     extra_env: dict[str, str] = field(default_factory=dict)
     demo_password: str | None = None
-    resize_workers: int = field(default_factory=lambda: max(2, os.cpu_count() or 2))
+    # Twice the cores: a resize waits on the embedded AWS (read, writes, webhook) about as
+    # long as it computes, so two per core keep the cores busy (bench.load).
+    resize_workers: int = field(default_factory=lambda: 2 * (os.cpu_count() or 2))
     # AWS's asynchronous hops as published delays (thumbgen/latency.py); off by default.
     latency_model: bool = field(default_factory=lambda: os.environ.get("THUMBGEN_AWS_LATENCY") == "1")
     _threads: list[Any] = field(default_factory=list, init=False)
+    _moto: list[subprocess.Popen] = field(default_factory=list, init=False)
+    tables_port: int = 0  # the embedded DynamoDB's own process: a free port unless given
 
     @property
     def aws_url(self) -> str:
+        """S3, SQS and Cognito (S3's notifications reach SQS inside one moto process)."""
         return f"http://{self.host}:{self.aws_port}"
+
+    @property
+    def tables_url(self) -> str:
+        """DynamoDB and its streams, in a moto process of their own."""
+        return f"http://{self.host}:{self.tables_port}"
 
     @property
     def api_url(self) -> str:
         return f"http://{self.host}:{self.api_port}"
 
     def client(self, service: str) -> Any:
-        return local_client(service, self.aws_url)
+        return local_client(service, self.tables_url if service in TABLE_SERVICES else self.aws_url)
 
     def start(self) -> "LocalStack":
         """Start everything, or stop what did start and raise: no process is left behind."""
@@ -127,13 +140,17 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        # moto gets a process of its own: the pumps and the engine then never wait for
-        # the embedded AWS's share of the GIL (half the pipeline's latency otherwise).
-        self._moto = subprocess.Popen(
-            [sys.executable, "-m", "thumbgen.embedded_aws", self.host, str(self.aws_port)],
-            cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
-        )
-        self._wait_for(f"{self.aws_url}/moto-api/", "the embedded AWS")
+        # The embedded AWS runs in processes of its own, so the pumps and the engine never
+        # wait for its share of a GIL; DynamoDB gets a second one: under load one moto
+        # process is the bottleneck, each request costing it ~5 ms of CPU (bench.load).
+        self.tables_port = self.tables_port or free_port(self.host)
+        for port in (self.aws_port, self.tables_port):
+            self._moto.append(subprocess.Popen(
+                [sys.executable, "-m", "thumbgen.embedded_aws", self.host, str(port)],
+                cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+            ))
+        for url in (self.aws_url, self.tables_url):
+            self._wait_for(f"{url}/moto-api/", "the embedded AWS")
         self.resources = resources.create_resources(
             self.client("s3"), self.client("dynamodb"), self.client("sqs"), self.client("cognito-idp")
         )
@@ -153,7 +170,7 @@ class LocalStack:
         r = self.resources
         self._threads = [
             pumps.SqsPump(sqs, r.upload_queue_url, r.upload_queue_arn, "resize", pumps.sqs_lambda_events,
-                          self._resize.invoke, workers=self.resize_workers, after_invoke=stream.wake,
+                          self._resize.invoke, workers=self.resize_workers,
                           hops=_upload_hops, latency=model),
             pumps.SqsPump(self.client("sqs"), r.upload_dlq_url, r.upload_dlq_arn, "dead-uploads",
                           pumps.sqs_lambda_events, app_module.fail_dead_uploads, workers=1),
@@ -163,10 +180,6 @@ class LocalStack:
                           hops=lambda message: (latency.SQS_TO_LAMBDA,), latency=model),
             pumps.Schedule(app_module.sweep_stuck_images, "sweep", every=LOCAL_SWEEP_INTERVAL),
         ]
-        # Stand-in for the stream's push: the app's table writes nudge the stream pump.
-        from chalicelib import aws
-
-        aws.resource("dynamodb").meta.client.meta.events.register("after-call.dynamodb", stream.wake)
         self._resize.warm()
         for thread in self._threads:
             thread.start()
@@ -187,6 +200,8 @@ class LocalStack:
         caller's environment gives (as a deployed stage would read it), validated."""
         env = {
             "AWS_ENDPOINT_URL": self.aws_url,
+            "AWS_ENDPOINT_URL_DYNAMODB": self.tables_url,
+            "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": self.tables_url,
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "thumbgen-local",
@@ -254,9 +269,10 @@ class LocalStack:
             self._resize.close()
         if getattr(self, "_api", None):
             self._api.shutdown()
-        if getattr(self, "_moto", None):
-            self._moto.terminate()
+        for process in self._moto:
+            process.terminate()
+        for process in self._moto:
             try:
-                self._moto.wait(timeout=5)
+                process.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                self._moto.kill()
+                process.kill()

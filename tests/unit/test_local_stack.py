@@ -64,6 +64,7 @@ def test_a_start_that_fails_half_way_stops_the_embedded_aws(monkeypatch):
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    assert stack._moto.poll() is not None  # the embedded AWS process is gone
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", stack.aws_port))
+    assert stack._moto and all(p.poll() is not None for p in stack._moto)  # the embedded AWS is gone
+    for port in (stack.aws_port, stack.tables_port):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))
