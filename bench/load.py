@@ -181,6 +181,22 @@ def engine_throughput(inputs: list[Input], uploads: int, workers: int) -> float:
         return uploads / (time.perf_counter() - started)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stack_processes(stack) -> dict[str, list[int]]:
+    """The local stack's processes, by role, to see where its CPU goes."""
+    return {
+        "embedded AWS (S3, SQS, Cognito)": [stack._moto[0].pid],
+        "embedded AWS (DynamoDB + stream)": [stack._moto[1].pid],
+        "API, pumps and the load's clients": [os.getpid()],
+        "resize workers": [w.process.pid for w in stack._resize._all],
+    }
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
@@ -202,9 +218,13 @@ def main() -> int:
         os.environ.setdefault("LOG_LEVEL", "WARNING")
         stack = LocalStack(aws_port=free_port(), api_port=free_port()).start()
         try:
+            before = {p: cpu_seconds(p) for pids in stack_processes(stack).values() for p in pids}
             result = run_load(stack.api_url, stack.demo_token(), inputs, uploads=args.uploads,
                               concurrency=args.concurrency, faults_dir=faults_dir,
                               fault_count=args.faults, seed=args.seed)
+            # Workers killed by faults are gone with their CPU time: an undercount, then.
+            cpu_ms = {role: sum(cpu_seconds(p) - before.get(p, 0.0) for p in pids) * 1000 / args.uploads
+                      for role, pids in stack_processes(stack).items()}
             workers = stack.resize_workers
         finally:
             stack.stop()
@@ -221,6 +241,13 @@ def main() -> int:
               f"p99 {percentile(lat, 0.99):.0f} ms, max {max(lat):.0f} ms")
     print(f"  engine alone, same mix, {workers} processes: {engine:5.1f} images/s")
     print(f"  stack / engine: {result.throughput / engine:.2f}")
+    total = sum(cpu_ms.values())
+    print("  CPU per image, by process (where the time goes):")
+    for role, ms in cpu_ms.items():
+        print(f"    {role:36s} {ms:6.1f} ms")
+    ceiling = (os.cpu_count() or 1) * 1000 / total
+    print(f"    {'total':36s} {total:6.1f} ms: {os.cpu_count()} cores allow {ceiling:.1f} images/s; "
+          f"the stack reached {result.throughput / ceiling:.0%} of that")
     if result.problems:
         print(f"FAILED: {len(result.problems)} problems", file=sys.stderr)
         for problem in result.problems[:20]:

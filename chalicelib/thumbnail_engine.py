@@ -1,6 +1,6 @@
 """The image engine: bytes in, three cover-cropped thumbnails out. Pure: no I/O, no AWS.
 
-Contract (DESIGN.md, "Limits and rules" and "Thumbnails"):
+Contract (docs/api.md, "Statuses" and "Thumbnails"; decisions and measurements: docs/engine.md):
 - the format is sniffed from the bytes; only PNG and JPEG are opened, and only by the
   parser of the sniffed format (Pillow's JPEG plugin, libvips' PNG loader);
 - the pixel count declared by the header is checked BEFORE any pixel is decoded;

@@ -35,7 +35,7 @@ def _invalid(message: str) -> ApiError:
 
 def parse_upload_request(raw_body: bytes | str | None, *, max_upload_bytes: int,
                          url_policy: UrlPolicy, resolve: Resolver = system_resolver) -> UploadRequest:
-    """Checks in the order of DESIGN.md's table: shape (400), type (415), size (413), URL (422)."""
+    """Checks in the order of docs/api.md's table: shape (400), type (415), size (400/413), URL (422)."""
     try:
         body: Any = json.loads(raw_body or b"")
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[…" nested too deep

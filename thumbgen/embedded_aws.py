@@ -1,4 +1,4 @@
-"""The embedded AWS: moto's server (S3, DynamoDB + streams, SQS, Cognito) on one port.
+"""The embedded AWS: moto's server (S3, SQS, Cognito; or DynamoDB + streams) on one port.
 
 Run as its own process (`python -m thumbgen.embedded_aws HOST PORT`) by the local stack,
 so the pumps and the engine never wait for its share of the GIL.

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from chalicelib.thumbnail_engine import ImageRejected, render_thumbnails
 
-MAX_UPLOAD_BYTES = 11 * 1024 * 1024  # DESIGN.md "Limits and rules": 11 MiB
+MAX_UPLOAD_BYTES = 11 * 1024 * 1024  # docs/api.md "Limits": 11 MiB
 
 
 def render_command(paths: list[str], out: str) -> int:

@@ -122,7 +122,7 @@ def test_expired_and_foreign_pool_tokens_are_refused(client, aws):
     from thumbgen.users import token_for
 
     # moto signs every pool's tokens with one key, so a token of another pool has a good
-    # signature: only the issuer and app client checks stand between it and the API.
+    # signature: only the `iss` and app client checks stand between it and the API.
     cognito = boto3.client("cognito-idp")
     other_pool = cognito.create_user_pool(PoolName="elsewhere")["UserPool"]["Id"]
     other_client = cognito.create_user_pool_client(
