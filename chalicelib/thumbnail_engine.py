@@ -8,7 +8,7 @@ Contract (docs/api.md, "Statuses" and "Thumbnails"; decisions and measurements: 
 - JPEG is decoded by Pillow at reduced DCT scale ("draft"); PNG by libvips' PNG loader,
   which streams, premultiplies alpha and box-shrinks without a full-size copy and rejects
   short or truncated pixel data (Pillow pads a PNG whose zlib stream ends early) -- chosen
-  by measurement, see README "Engine";
+  by measurement, see docs/engine.md;
 - EXIF orientation first, then scale-to-cover and centre-crop (Cloudinary `c_fill`);
 - JPEG in -> JPEG out, PNG in -> PNG out (alpha kept); no EXIF/GPS/XMP/comment/ICC in the
   output; an embedded ICC profile is converted to sRGB (what sharp does by default).
@@ -35,7 +35,7 @@ THUMBNAIL_SIZES: tuple[tuple[int, int], ...] = ((400, 300), (160, 120), (120, 12
 # Pixel limit (width x height as the header declares it). Peak memory grows with it, not
 # with the file size: at 50 MP the worst admissible inputs (interlaced 16-bit RGBA PNG,
 # progressive CMYK JPEG) need ~425 MB, which the 1769 MB resize Lambda holds with room to
-# spare -- see README "Pixel limit" and `python -m bench.engine --sizing`.
+# spare -- see docs/engine.md "Pixel limit" and `python -m bench.engine --sizing`.
 MAX_PIXELS: int = 50_000_000
 
 # JPEG draft (DCT-domain) decoding may shrink the image, but never below this multiple of
@@ -72,8 +72,8 @@ def jpeg_size_bound(width: int, height: int) -> int:
 # 1 byte per pixel below quality 95, floored at ImageFile.MAXBLOCK (64 KiB): too small for
 # a 400x300 4:4:4 thumbnail of grain, gravel or noise, which takes up to ~1.8 bytes per
 # pixel at Q85 and failed with "broken data stream when writing image file". MAXBLOCK is
-# Pillow's documented knob for this ("user code may set this"); raised once, here, to the
-# bound for the largest box, every thumbnail fits. (It is also Pillow's read block when
+# the module setting Pillow sizes that buffer from; raised once, here, to the bound for
+# the largest box, every thumbnail fits. (It is also Pillow's read block when
 # decoding a JPEG: measured no change in time, ~1 MB more peak memory.)
 JPEG_ENCODER_BUFFER = max(jpeg_size_bound(w, h) for w, h in THUMBNAIL_SIZES)  # 731,648 bytes
 ImageFile.MAXBLOCK = max(ImageFile.MAXBLOCK, JPEG_ENCODER_BUFFER)

@@ -4,10 +4,9 @@
 
 Writes OUTDIR/deployment.zip (the Lambda code and its dependencies, the same zip
 `chalice deploy` uploads) and OUTDIR/chalice.tf.json (Chalice's Terraform rendering of
-the functions, the REST API and their triggers), plus OUTDIR/thumbgen.yaml (the
-CloudFormation stack). Chalice's CloudFormation output refuses `@app.on_s3_event`; its
-Terraform output supports it, so the S3 trigger is part of the packaged artifact too.
-`make deploy` itself uses `chalice deploy`, which wires the S3 trigger directly.
+the functions, the REST API and their triggers: the SQS queues, the table's stream and
+the schedule), plus OUTDIR/thumbgen.yaml (the CloudFormation stack, which owns the
+bucket's notifications to the uploads queue). `make deploy` itself uses `chalice deploy`.
 
 The project is copied to a fresh temporary directory first, so nothing comes from
 Chalice's zip cache: the artifact is always rebuilt from requirements.txt.
