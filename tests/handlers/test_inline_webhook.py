@@ -5,24 +5,11 @@ from __future__ import annotations
 import json
 
 import boto3
-import pytest
 from standardwebhooks import Webhook
 
 from tests.conftest import TEST_SECRET, put_upload, queue_messages, sqs_event, upload_event
 from tests.handlers.test_ownership import stream_records
 from tests.imagegen import make_jpeg
-from thumbgen.receiver import WebhookReceiver
-
-
-@pytest.fixture
-def receiver():
-    with WebhookReceiver() as r:
-        yield r
-
-
-@pytest.fixture
-def local_client(make_client):
-    return make_client(WEBHOOK_ALLOW_PRIVATE_NETWORKS="true")
 
 
 def created(client, url):

@@ -8,12 +8,11 @@ from datetime import datetime
 from pathlib import Path
 
 import boto3
-import pytest
 from standardwebhooks import Webhook
 
 from chalicelib.delivery_queue import DeliveryTask
 from tests.conftest import TEST_SECRET, queue_messages, sqs_event, sub_of
-from thumbgen.receiver import Reply, WebhookReceiver
+from thumbgen.receiver import Reply
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 IMAGE_ID = "11111111-1111-4111-8111-111111111111"
@@ -40,17 +39,6 @@ def deliver_queued(client, aws) -> list[dict]:
     for message in messages:
         client.lambda_.invoke("deliver_webhook", sqs_event([message["Body"]]))
     return messages
-
-
-@pytest.fixture
-def receiver():
-    with WebhookReceiver() as r:
-        yield r
-
-
-@pytest.fixture
-def local_client(make_client):
-    return make_client(WEBHOOK_ALLOW_PRIVATE_NETWORKS="true")
 
 
 def test_entering_completed_queues_one_signed_delivery(local_client, aws, receiver):
