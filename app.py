@@ -167,10 +167,9 @@ def resize_upload(event):
     queue hands the message back, and its redrive policy ends that in the dead-letter queue."""
     processor = service.resizer()
     for record in event:
-        keys = upload_events.keys_in(record.body)
+        keys, read_early = upload_events.read(record.body)
         if not keys:
             logs.event(log, "resize.dropped_message", outcome="malformed", body=record.body[:200])
-        read_early = upload_events.is_complete_message(record.body)
         for key in keys:
             try:
                 processor.process(key, read_early=read_early)
@@ -184,7 +183,7 @@ def fail_dead_uploads(event):
     """Uploads the queue gave up on: their images end failed / internal_error."""
     processor = service.resizer()
     for record in event:
-        for key in upload_events.keys_in(record.body):
+        for key in upload_events.read(record.body)[0]:
             image_id = image_id_from_key(key)
             if image_id:
                 processor.give_up(image_id, "the image could not be processed; upload it again")

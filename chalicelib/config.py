@@ -189,7 +189,6 @@ def settings() -> Settings:
 
 # Read at import time only for decorator arguments (aws/chalice#1893).
 STREAM_ARN = os.environ.get("TABLE_STREAM_ARN") or PLACEHOLDER_STREAM_ARN
-BUCKET_FOR_TRIGGER = os.environ.get("BUCKET_NAME", "thumbgen-images")
 DELIVERY_QUEUE_NAME = os.environ.get("WEBHOOK_QUEUE_NAME", "thumbgen-webhooks")
 UPLOAD_QUEUE_NAME = os.environ.get("UPLOAD_QUEUE_NAME", "thumbgen-uploads")
 UPLOAD_DLQ_NAME = os.environ.get("UPLOAD_DLQ_NAME", "thumbgen-uploads-dlq")

@@ -18,26 +18,18 @@ def complete_message(key: str) -> str:
     return json.dumps({"type": COMPLETE_MESSAGE, "key": key})
 
 
-def is_complete_message(body: str) -> bool:
-    """A client's "upload complete" (the latency path), rather than S3's notification."""
+def read(body: str) -> tuple[list[str], bool]:
+    """(the object keys a queue message body names, URL-decoded as S3Event does; whether it
+    is a client's "upload complete" -- the latency path -- rather than S3's notification)."""
     try:
         message: Any = json.loads(body)
     except (TypeError, ValueError):
-        return False
-    return isinstance(message, dict) and message.get("type") == COMPLETE_MESSAGE
-
-
-def keys_in(body: str) -> list[str]:
-    """The object keys a queue message body names (URL-decoded, as S3Event does)."""
-    try:
-        message: Any = json.loads(body)
-    except (TypeError, ValueError):
-        return []
+        return [], False
     if not isinstance(message, dict):
-        return []
+        return [], False
     if message.get("type") == COMPLETE_MESSAGE:
         key = message.get("key")
-        return [key] if isinstance(key, str) else []
+        return ([key] if isinstance(key, str) else []), True
     keys = []
     for record in message.get("Records") or []:
         if not isinstance(record, dict) or not str(record.get("eventName", "")).startswith("ObjectCreated"):
@@ -46,4 +38,4 @@ def keys_in(body: str) -> list[str]:
             keys.append(S3Event({"Records": [record]}, None).key)
         except (KeyError, TypeError, AttributeError):
             continue
-    return keys
+    return keys, False

@@ -18,6 +18,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from functools import lru_cache
 
 from PIL import Image, ImageChops, ImageDraw, ImageFile, ImageOps
 
@@ -377,3 +378,15 @@ def strip_jpeg_segment(data: bytes, marker: int) -> bytes:
             out += data[pos : pos + 2 + length]
         pos += 2 + length
     return bytes(out + data[pos:])
+
+
+@lru_cache(maxsize=None)
+def cached_jpeg(*args, **kwargs) -> bytes:
+    """make_jpeg, built once per argument set in a test run."""
+    return make_jpeg(*args, **kwargs)
+
+
+@lru_cache(maxsize=None)
+def cached_png(*args, **kwargs) -> bytes:
+    """make_png, built once per argument set in a test run."""
+    return make_png(*args, **kwargs)

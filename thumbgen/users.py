@@ -3,13 +3,7 @@ with a permanent password, and sign in with USER_PASSWORD_AUTH as every client d
 from __future__ import annotations
 
 import hashlib
-import secrets
 from typing import Any
-
-
-def new_password() -> str:
-    """Meets Cognito's default policy: upper, lower, digit, symbol, 8+ characters."""
-    return f"Tg-{secrets.token_urlsafe(12)}-9a"
 
 
 def local_password(pool_id: str, username: str) -> str:

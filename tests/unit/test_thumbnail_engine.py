@@ -7,7 +7,6 @@ import math
 import struct
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageDraw, ImageOps, PngImagePlugin
@@ -23,6 +22,8 @@ from chalicelib.thumbnail_engine import (
 )
 from tests.imagegen import (
     QUADRANT_COLOURS,
+    cached_jpeg,
+    cached_png,
     make_apng,
     make_gif,
     make_exif,
@@ -65,14 +66,7 @@ def near(pixel: tuple[int, ...], colour: tuple[int, ...], tol: int = 30) -> bool
     return all(abs(p - c) <= tol for p, c in zip(pixel, colour))
 
 
-@lru_cache(maxsize=None)
-def jpeg(*args, **kwargs) -> bytes:
-    return make_jpeg(*args, **kwargs)
-
-
-@lru_cache(maxsize=None)
-def png(*args, **kwargs) -> bytes:
-    return make_png(*args, **kwargs)
+jpeg, png = cached_jpeg, cached_png
 
 
 # ---------------------------------------------------------------- sniffing and formats

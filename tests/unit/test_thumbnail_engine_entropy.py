@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import math
 import warnings
-from functools import lru_cache
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +16,7 @@ from PIL import Image
 
 from chalicelib.config import MAX_UPLOAD_BYTES_DEFAULT
 from chalicelib.thumbnail_engine import MAX_PIXELS, THUMBNAIL_SIZES, jpeg_size_bound, render_thumbnails
-from tests.imagegen import GRAIN_KINDS, grain, make_jpeg, make_png
+from tests.imagegen import GRAIN_KINDS, cached_jpeg, cached_png, grain, make_jpeg, make_png
 
 FORMAT = {"image/jpeg": "JPEG", "image/png": "PNG"}
 ORIENTATIONS = (None, 1, 2, 3, 4, 5, 6, 7, 8)
@@ -44,14 +43,7 @@ def fine(width: int, height: int) -> int:
     return max(1, min(width // 400, height // 300))
 
 
-@lru_cache(maxsize=None)
-def jpeg(*args, **kwargs) -> bytes:
-    return make_jpeg(*args, **kwargs)
-
-
-@lru_cache(maxsize=None)
-def png(*args, **kwargs) -> bytes:
-    return make_png(*args, **kwargs)
+jpeg, png = cached_jpeg, cached_png
 
 
 # ---------------------------------------------------------------- fixed examples
