@@ -167,12 +167,12 @@ def resize_upload(event):
     queue hands the message back, and its redrive policy ends that in the dead-letter queue."""
     processor = service.resizer()
     for record in event:
-        keys, read_early = upload_events.read(record.body)
+        keys = upload_events.read(record.body)
         if not keys:
             logs.event(log, "resize.dropped_message", outcome="malformed", body=record.body[:200])
         for key in keys:
             try:
-                processor.process(key, read_early=read_early)
+                processor.process(key)
             except ClaimHeld as held:  # another worker has it: look again when its lease ends
                 service.start_resize(key, delay=held.retry_in)
 
@@ -183,7 +183,7 @@ def fail_dead_uploads(event):
     """Uploads the queue gave up on: their images end failed / internal_error."""
     processor = service.resizer()
     for record in event:
-        for key in upload_events.read(record.body)[0]:
+        for key in upload_events.read(record.body):
             image_id = image_id_from_key(key)
             if image_id:
                 processor.give_up(image_id, "the image could not be processed; upload it again")

@@ -19,6 +19,7 @@ a worker dies (timeout, out of memory, crash):
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -61,13 +62,12 @@ class Resizer:
     notify: Callable[[ImageRecord], Any] | None = None
     checkpoint: Callable[[str, str], None] = field(default=_no_checkpoint)
 
-    def process(self, key: str, read_early: bool = True) -> str:
+    def process(self, key: str) -> str:
         """Handle one uploaded key; returns the outcome (for logs and tests).
 
-        With `read_early` (a client's "complete": the latency path) the upload is read
-        while the image is claimed; otherwise (S3's notification, most often a duplicate of
-        a "complete" already handled) only once the claim succeeds, so that a duplicate
-        costs one refused write rather than a second download."""
+        The upload is downloaded while the image is claimed, which takes the claim off the
+        latency path. When the claim is refused (a duplicate: S3's event after a client's
+        "complete", or the other way round) the download stops at its next chunk."""
         image_id = record.image_id_from_key(key)
         if image_id is None:
             logs.event(log, "resize.ignored", key=key[:200], outcome="ignored")
@@ -75,14 +75,13 @@ class Resizer:
         started, clock = self.now(), time.perf_counter()
         claimed_at = record.iso(started)
         stale = record.iso(started - timedelta(seconds=self.settings.processing_lease_seconds))
-        read = _uploader.submit(self.storage.read_upload, key, self.settings.max_upload_bytes) if read_early else None
+        unwanted = threading.Event()
+        read = _uploader.submit(self.storage.read_upload, key, self.settings.max_upload_bytes, unwanted)
         claimed, seen = self.records.start_processing(image_id, claimed_at, stale)
         if claimed is None:
-            if read is not None:
-                read.cancel()
+            unwanted.set()
+            read.cancel()
             return self._not_claimed(image_id, key, seen)
-        if read is None:
-            read = _uploader.submit(self.storage.read_upload, key, self.settings.max_upload_bytes)
         tries = claimed.processing_tries
         timings: dict[str, int] = {"claimMs": round((time.perf_counter() - clock) * 1000)}
         self.checkpoint("after_claim", image_id)

@@ -1,13 +1,20 @@
 """S3 adapter: presigned PUT/GET, reading uploads with a size cap, writing thumbnails."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+READ_CHUNK = 1 << 20  # how much of an upload is read between two looks at `stop`
+
 
 class UploadMissing(Exception):
     """The object named by an event is not (or no longer) in the bucket."""
+
+
+class ReadStopped(Exception):
+    """The reader was told to stop: nobody wants these bytes any more."""
 
 
 class PresignUnsupported(RuntimeError):
@@ -82,11 +89,12 @@ class ImageStorage:
                 return None
             raise
 
-    def read_upload(self, key: str, max_bytes: int) -> tuple[int, bytes | None]:
+    def read_upload(self, key: str, max_bytes: int, stop: threading.Event | None = None) -> tuple[int, bytes | None]:
         """(real size, bytes) — bytes is None when the object is over max_bytes.
 
         The size comes from S3's response headers, so an oversized object is refused
-        without its body being read.
+        without its body being read. The body comes in READ_CHUNK pieces; once `stop` is
+        set (the caller's claim was refused) the download ends with ReadStopped.
         """
         try:
             response = self._s3.get_object(Bucket=self.bucket, Key=key)
@@ -94,15 +102,23 @@ class ImageStorage:
             raise UploadMissing(key) from exc
         body = response["Body"]
         size = int(response["ContentLength"])
+        chunks, total = [], 0
         try:
             if size > max_bytes:
                 return size, None
-            data = body.read(max_bytes + 1)
+            while total <= max_bytes:
+                if stop is not None and stop.is_set():
+                    raise ReadStopped(key)
+                chunk = body.read(min(READ_CHUNK, max_bytes + 1 - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
         finally:
             body.close()
-        if len(data) > max_bytes:
-            return len(data), None
-        return size, data
+        if total > max_bytes:
+            return total, None
+        return size, b"".join(chunks)
 
     def delete_keys(self, keys: list[str], prefix: str | None = None) -> None:
         """Delete these keys and everything under prefix (objects a racing writer added)."""

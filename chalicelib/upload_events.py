@@ -18,18 +18,17 @@ def complete_message(key: str) -> str:
     return json.dumps({"type": COMPLETE_MESSAGE, "key": key})
 
 
-def read(body: str) -> tuple[list[str], bool]:
-    """(the object keys a queue message body names, URL-decoded as S3Event does; whether it
-    is a client's "upload complete" -- the latency path -- rather than S3's notification)."""
+def read(body: str) -> list[str]:
+    """The object keys a queue message body names, URL-decoded as S3Event does."""
     try:
         message: Any = json.loads(body)
     except (TypeError, ValueError):
-        return [], False
+        return []
     if not isinstance(message, dict):
-        return [], False
+        return []
     if message.get("type") == COMPLETE_MESSAGE:
         key = message.get("key")
-        return ([key] if isinstance(key, str) else []), True
+        return [key] if isinstance(key, str) else []
     keys = []
     for record in message.get("Records") or []:
         if not isinstance(record, dict) or not str(record.get("eventName", "")).startswith("ObjectCreated"):
@@ -38,4 +37,4 @@ def read(body: str) -> tuple[list[str], bool]:
             keys.append(S3Event({"Records": [record]}, None).key)
         except (KeyError, TypeError, AttributeError):
             continue
-    return keys, False
+    return keys

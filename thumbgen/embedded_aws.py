@@ -64,15 +64,26 @@ def retention_check_without_counting() -> None:
     SQSBackend.is_message_valid_based_on_retention_period = is_valid
 
 
-def main(host: str, port: int) -> None:
+def make_server(host: str, port: int) -> Any:
+    """moto's server app behind werkzeug's threaded server, answering with TCP_NODELAY."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-    from werkzeug.serving import make_server
+    from werkzeug import serving
+
+    class NoDelayHandler(serving.WSGIRequestHandler):
+        # werkzeug writes an answer in several sends: on a kept-alive connection Nagle's
+        # algorithm and the client's delayed ACK then hold some answers back. Measured:
+        # three thumbnail PUTs at once took 17-19 ms, 8 ms with TCP_NODELAY.
+        disable_nagle_algorithm = True
 
     list_moto_modules_once()
     retention_check_without_counting()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server(host, port, route_jwks_to_cognito(DomainDispatcherApplication(create_backend_app)),
-                         threaded=True)
+    return serving.make_server(host, port, route_jwks_to_cognito(DomainDispatcherApplication(create_backend_app)),
+                               threaded=True, request_handler=NoDelayHandler)
+
+
+def main(host: str, port: int) -> None:
+    server = make_server(host, port)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

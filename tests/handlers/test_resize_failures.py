@@ -5,6 +5,8 @@ the queue gives up on, or what stays processing too long, ends failed.
 These call chalicelib directly; `running_as` holds those calls to the function's role."""
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import boto3
@@ -22,7 +24,7 @@ from tests.iam.plugin import running_as
 class BrokenStorage:
     """An S3 that is down: every read fails the way botocore would."""
 
-    def read_upload(self, key, max_bytes):
+    def read_upload(self, key, max_bytes, stop=None):
         raise ConnectionError("S3 is unreachable")
 
 
@@ -93,7 +95,7 @@ class GoodStorage:
 
         self.data, self.written, self.deleted = make_jpeg(64, 48), [], []
 
-    def read_upload(self, key, max_bytes):
+    def read_upload(self, key, max_bytes, stop=None):
         return len(self.data), self.data
 
     def put_object(self, key, data, content_type):
@@ -137,8 +139,6 @@ def test_a_resize_finishing_after_a_delete_cleans_up_after_itself(aws):
 
     def delete_meanwhile(point, image_id):
         if point == "before_outcome":  # the API's DELETE, from outside the resize function
-            import threading
-
             other = threading.Thread(target=table.delete_item, kwargs={"Key": {"id": image_id}})
             other.start()
             other.join()
@@ -183,3 +183,60 @@ def test_the_sweeper_fails_only_images_processing_past_the_bound(aws):
         assert Sweeper(records, processor, 300, "test", now=lambda: now).sweep() == ["img-old"]
     statuses = {i: table.get_item(Key={"id": i})["Item"]["status"] for i in ("img-old", "img-new", "img-pending")}
     assert statuses == {"img-old": "failed", "img-new": "processing", "img-pending": "pending_upload"}
+
+
+class ClaimWatcher:
+    """A RecordStore whose claims wait (up to 2 s) for the download to have started."""
+
+    def __init__(self, records, storage):
+        self._records, self._storage, self.read_before_claim = records, storage, None
+
+    def __getattr__(self, name):
+        return getattr(self._records, name)
+
+    def start_processing(self, *args):
+        self.read_before_claim = self._storage.reading.wait(2)
+        return self._records.start_processing(*args)
+
+
+class SlowStorage(GoodStorage):
+    """S3 that delivers an upload only once told to stop, or after 5 s."""
+
+    def __init__(self, block: bool):
+        super().__init__()
+        self.block, self.reading, self.stopped = block, threading.Event(), None
+
+    def read_upload(self, key, max_bytes, stop=None):
+        from chalicelib.storage import ReadStopped
+
+        self.reading.set()
+        if self.block:
+            self.stopped = stop.wait(5)
+            raise ReadStopped(key)
+        return len(self.data), self.data
+
+
+def test_the_upload_is_downloaded_while_the_image_is_claimed(aws):
+    table = boto3.resource("dynamodb").Table(aws.table)
+    pending_item(table, "img-8")
+    storage = SlowStorage(block=False)
+    records = ClaimWatcher(RecordStore(table), storage)
+    processor = Resizer(records, storage, Settings.from_env({}))
+    with running_as("resize_upload", stage_environment(aws)):
+        assert processor.process("uploads/img-8") == "completed"
+    assert records.read_before_claim is True  # S3's event as well as a client's complete
+
+
+def test_a_duplicate_stops_its_download_when_its_claim_is_refused(aws):
+    table = boto3.resource("dynamodb").Table(aws.table)
+    pending_item(table, "img-9")
+    with running_as("resize_upload", stage_environment(aws)):
+        assert Resizer(RecordStore(table), GoodStorage(), Settings.from_env({})).process("uploads/img-9") == "completed"
+    storage = SlowStorage(block=True)
+    processor = Resizer(ClaimWatcher(RecordStore(table), storage), storage, Settings.from_env({}))
+    with running_as("resize_upload", stage_environment(aws)):
+        assert processor.process("uploads/img-9") == "skipped"
+    deadline = time.monotonic() + 5
+    while storage.stopped is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert storage.stopped is True  # told to stop, not left to download the whole object
