@@ -192,7 +192,7 @@ def stack_processes(stack) -> dict[str, list[int]]:
     return {
         "embedded AWS (S3, SQS, Cognito)": [stack._moto[0].pid],
         "embedded AWS (DynamoDB + stream)": [stack._moto[1].pid],
-        "API, pumps and the load's clients": [os.getpid()],
+        "API, pumps and the benchmark's clients": [os.getpid()],
         "resize workers": [w.process.pid for w in stack._resize._all],
     }
 
