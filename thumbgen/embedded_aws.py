@@ -1,7 +1,7 @@
 """The embedded AWS: moto's server (S3, SQS, Cognito; or DynamoDB + streams) on one port.
 
-Run as its own process (`python -m thumbgen.embedded_aws HOST PORT`) by the local stack,
-so the pumps and the engine never wait for its share of the GIL.
+Run as its own process (`python -m thumbgen.embedded_aws HOST PORT [--one-request-at-a-time]`)
+by the local stack, so the pumps and the engine never wait for its share of the GIL.
 
 moto's server picks the service of a request from its signature or X-Amz-Target header;
 a plain GET of a user pool's JWKS (`/<pool id>/.well-known/jwks.json`, what the API's token
@@ -38,6 +38,19 @@ def route_jwks_to_cognito(app: Callable) -> Callable:
     return wsgi
 
 
+def one_request_at_a_time(app: Callable) -> Callable:
+    """moto's backends are not thread-safe: under load, two UpdateItems on one item in
+    werkzeug's threads raised "dictionary changed size during iteration" in moto's copy of
+    it, and nothing makes two conditional writes atomic against each other, which DynamoDB's
+    are. The DynamoDB process has no long poll to wait on, so its requests can take turns."""
+    turn = threading.Lock()
+
+    def wsgi(environ: dict[str, Any], start_response: Callable) -> Any:
+        with turn:
+            return list(app(environ, start_response))
+    return wsgi
+
+
 def list_moto_modules_once() -> None:
     """moto's dispatcher lists its own package directory on every request to recognise a
     service name (~10% of the embedded AWS's CPU under load, profiled with py-spy); the
@@ -64,8 +77,9 @@ def retention_check_without_counting() -> None:
     SQSBackend.is_message_valid_based_on_retention_period = is_valid
 
 
-def make_server(host: str, port: int) -> Any:
-    """moto's server app behind werkzeug's threaded server, answering with TCP_NODELAY."""
+def make_server(host: str, port: int, serial: bool = False) -> Any:
+    """moto's server app behind werkzeug's threaded server, answering with TCP_NODELAY;
+    `serial`: one request at a time (for DynamoDB, whose writes must be atomic)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug import serving
 
@@ -78,12 +92,13 @@ def make_server(host: str, port: int) -> Any:
     list_moto_modules_once()
     retention_check_without_counting()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    return serving.make_server(host, port, route_jwks_to_cognito(DomainDispatcherApplication(create_backend_app)),
+    app = route_jwks_to_cognito(DomainDispatcherApplication(create_backend_app))
+    return serving.make_server(host, port, one_request_at_a_time(app) if serial else app,
                                threaded=True, request_handler=NoDelayHandler)
 
 
-def main(host: str, port: int) -> None:
-    server = make_server(host, port)
+def main(host: str, port: int, serial: bool = False) -> None:
+    server = make_server(host, port, serial)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -94,4 +109,4 @@ def main(host: str, port: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), serial="--one-request-at-a-time" in sys.argv[3:])

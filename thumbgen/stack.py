@@ -144,9 +144,9 @@ class LocalStack:
         # wait for its share of a GIL; DynamoDB gets a second one: under load one moto
         # process is the bottleneck, each request costing it ~5 ms of CPU (bench.load).
         self.tables_port = self.tables_port or free_port(self.host)
-        for port in (self.aws_port, self.tables_port):
+        for port, options in ((self.aws_port, []), (self.tables_port, ["--one-request-at-a-time"])):
             self._moto.append(subprocess.Popen(
-                [sys.executable, "-m", "thumbgen.embedded_aws", self.host, str(port)],
+                [sys.executable, "-m", "thumbgen.embedded_aws", self.host, str(port), *options],
                 cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
             ))
         for url in (self.aws_url, self.tables_url):

@@ -96,3 +96,51 @@ def test_the_embedded_aws_answers_without_nagle_delays():
         server.shutdown()
         thread.join()
     assert nodelay and all(nodelay)
+
+
+def test_the_embedded_dynamodb_takes_its_requests_one_at_a_time():
+    """moto's backends are not thread-safe; DynamoDB's conditional writes must be atomic."""
+    import threading
+    import time
+
+    from thumbgen.embedded_aws import one_request_at_a_time
+
+    inside, most = [0], [0]
+    guard = threading.Lock()
+
+    def slow_app(environ, start_response):
+        with guard:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.02)
+        with guard:
+            inside[0] -= 1
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    app = one_request_at_a_time(slow_app)
+    threads = [threading.Thread(target=app, args=({}, lambda *a: None)) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 1
+
+
+def test_the_local_stack_runs_dynamodb_one_request_at_a_time(monkeypatch):
+    started = []
+
+    class Stop(Exception):
+        pass
+
+    def popen(args, **kwargs):
+        started.append(args)
+        if len(started) == 2:
+            raise Stop  # both processes' arguments are known: start nothing
+        return object()
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    with pytest.raises(Stop):
+        LocalStack(aws_port=free_port(), api_port=free_port())._start()
+    assert "--one-request-at-a-time" not in started[0]  # S3/SQS: SQS long polls must not block it
+    assert "--one-request-at-a-time" in started[1]
