@@ -187,12 +187,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def stack_processes(stack) -> dict[str, list[int]]:
+def stack_processes(stack, main_role: str = "API, pumps and the benchmark's clients") -> dict[str, list[int]]:
     """The local stack's processes, by role, to see where its CPU goes."""
     return {
         "embedded AWS (S3, SQS, Cognito)": [stack._moto[0].pid],
         "embedded AWS (DynamoDB + stream)": [stack._moto[1].pid],
-        "API, pumps and the benchmark's clients": [os.getpid()],
+        main_role: [os.getpid()],
         "resize workers": [w.process.pid for w in stack._resize._all],
     }
 

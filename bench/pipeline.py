@@ -24,6 +24,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 from bench import images
@@ -66,16 +67,51 @@ def percentile(values: list[float], q: float) -> float:
 PATHS = (("complete", True), ("S3 event", False))
 
 
+class StackProcess:
+    """The local stack in a process of its own, as `make run` is for a user: the
+    benchmark's client and receiver do not share its GIL (in one process they added ~10 ms)."""
+
+    def __init__(self, latency_model: bool):
+        args = [sys.executable, "-m", "bench.pipeline", "--serve-stack"] + (["--latency-model"] if latency_model else [])
+        self._log = tempfile.TemporaryFile("w+")  # the stack's JSON log lines, shown if it fails
+        self._process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
+                                         text=True)
+        line = self._process.stdout.readline() if self._process.stdout else ""
+        if not line:
+            self._process.wait()
+            self._log.seek(0)
+            raise SystemExit("the local stack did not start:\n" + self._log.read()[-3000:])
+        started = json.loads(line)
+        self.api_url, self.token = started["api_url"], started["token"]
+        self.processes: dict[str, list[int]] = started["processes"]
+
+    def close(self) -> None:
+        if self._process.stdin:
+            self._process.stdin.close()  # the child stops its stack when its stdin ends
+        self._process.wait(60)
+        self._log.close()
+
+
+def serve_stack(latency_model: bool) -> None:
+    stack = LocalStack(aws_port=free_port(), api_port=free_port(), latency_model=latency_model).start()
+    try:
+        processes = stack_processes(stack, main_role="API and pumps")
+        print(json.dumps({"api_url": stack.api_url, "token": stack.demo_token(), "processes": processes}), flush=True)
+        sys.stdin.read()
+    finally:
+        stack.stop()
+
+
 def measure(inputs: dict[str, bytes], runs: int, latency_model: bool) -> dict:
     """PUT end -> webhook, in ms, per input and path; the paths alternate so noise hits
-    both. Also the CPU time of each of the stack's processes per upload of the first input."""
-    stack = LocalStack(aws_port=free_port(), api_port=free_port(), latency_model=latency_model).start()
+    both. Also the CPU time of each process per upload of the first input."""
+    stack = StackProcess(latency_model)
     latency: dict[str, dict[str, list[float]]] = {name: {path: [] for path, _ in PATHS} for name in inputs}
     cpu: dict[str, dict[str, float]] = {path: {} for path, _ in PATHS}
+    processes = {**stack.processes, "the benchmark's client and receiver": [os.getpid()]}
     first = next(iter(inputs))
     try:
-        client = ThumbgenClient(stack.api_url, token=stack.demo_token())
-        processes = stack_processes(stack)
+        client = ThumbgenClient(stack.api_url, token=stack.token)
         with WebhookReceiver() as receiver:
             for name, data in inputs.items():
                 for run in range(runs + 1):  # run 0 warms the workers' lazy clients up
@@ -96,34 +132,24 @@ def measure(inputs: dict[str, bytes], runs: int, latency_model: bool) -> dict:
                                 spent = (sum(map(cpu_seconds, pids)) - before[role]) * 1000 / runs
                                 cpu[path][role] = cpu[path].get(role, 0.0) + spent
     finally:
-        stack.stop()
+        stack.close()
     return {"latency": latency, "cpu": cpu}
-
-
-def measure_in_child(runs: int, latency_model: bool) -> dict:
-    """One stack per process: the local stack sets the process's environment and app."""
-    args = [sys.executable, "-m", "bench.pipeline", "--child", "--runs", str(runs)]
-    if latency_model:
-        args.append("--latency-model")
-    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=15, help="uploads per path and setting (default 15)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-stack", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--latency-model", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.getLogger("thumbgen").setLevel(logging.WARNING)
-    data, small = twelve_megapixel_jpeg(), small_jpeg()
-    if args.child:
-        inputs = {"12mp": data} if args.latency_model else {"12mp": data, "1mp": small}
-        print(json.dumps(measure(inputs, args.runs, args.latency_model)))
+    if args.serve_stack:
+        serve_stack(args.latency_model)
         return
+    data, small = twelve_megapixel_jpeg(), small_jpeg()
     engine, engine_small = engine_ms(data), engine_ms(small)
-    local = measure_in_child(args.runs, latency_model=False)
-    modelled = measure_in_child(args.runs, latency_model=True)["latency"]["12mp"]
+    local = measure({"12mp": data, "1mp": small}, args.runs, latency_model=False)
+    modelled = measure({"12mp": data}, args.runs, latency_model=True)["latency"]["12mp"]
 
     print(f"\nPipeline latency, 12 MP JPEG ({len(data) / 1e6:.1f} MB), {args.runs} uploads per path")
     print(f"  engine alone (same image, same run): median {engine:.0f} ms")
