@@ -86,6 +86,7 @@ class Resizer:
         timings: dict[str, int] = {"claimMs": round((time.perf_counter() - clock) * 1000)}
         self.checkpoint("after_claim", image_id)
         if tries > MAX_PROCESSING_TRIES:
+            unwanted.set()  # not tried again: its bytes are not needed
             outcome = Outcome.failure("internal_error", "the image could not be processed; upload it again")
         else:
             try:

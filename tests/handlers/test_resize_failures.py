@@ -240,3 +240,18 @@ def test_a_duplicate_stops_its_download_when_its_claim_is_refused(aws):
     while storage.stopped is None and time.monotonic() < deadline:
         time.sleep(0.01)
     assert storage.stopped is True  # told to stop, not left to download the whole object
+
+
+def test_an_image_past_its_tries_stops_its_download_too(aws):
+    table = boto3.resource("dynamodb").Table(aws.table)
+    pending_item(table, "img-10")
+    table.update_item(Key={"id": "img-10"}, UpdateExpression="SET processingTries = :n",
+                      ExpressionAttributeValues={":n": MAX_PROCESSING_TRIES})
+    storage = SlowStorage(block=True)
+    processor = Resizer(ClaimWatcher(RecordStore(table), storage), storage, Settings.from_env({}))
+    with running_as("resize_upload", stage_environment(aws)):
+        assert processor.process("uploads/img-10") == "failed"
+    deadline = time.monotonic() + 5
+    while storage.stopped is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert storage.stopped is True
