@@ -206,6 +206,12 @@ class SlowStorage(GoodStorage):
         super().__init__()
         self.block, self.reading, self.stopped = block, threading.Event(), None
 
+    def told_to_stop(self, within: float = 5.0) -> bool:
+        deadline = time.monotonic() + within
+        while self.stopped is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.stopped is True
+
     def read_upload(self, key, max_bytes, stop=None):
         from chalicelib.storage import ReadStopped
 
@@ -236,10 +242,7 @@ def test_a_duplicate_stops_its_download_when_its_claim_is_refused(aws):
     processor = Resizer(ClaimWatcher(RecordStore(table), storage), storage, Settings.from_env({}))
     with running_as("resize_upload", stage_environment(aws)):
         assert processor.process("uploads/img-9") == "skipped"
-    deadline = time.monotonic() + 5
-    while storage.stopped is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert storage.stopped is True  # told to stop, not left to download the whole object
+    assert storage.told_to_stop()  # not left to download the whole object
 
 
 def test_an_image_past_its_tries_stops_its_download_too(aws):
@@ -251,7 +254,4 @@ def test_an_image_past_its_tries_stops_its_download_too(aws):
     processor = Resizer(ClaimWatcher(RecordStore(table), storage), storage, Settings.from_env({}))
     with running_as("resize_upload", stage_environment(aws)):
         assert processor.process("uploads/img-10") == "failed"
-    deadline = time.monotonic() + 5
-    while storage.stopped is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert storage.stopped is True
+    assert storage.told_to_stop()
