@@ -118,7 +118,7 @@ class StreamPump(threading.Thread):
 
     A failing batch is retried (as Lambda does) a bounded number of times, then skipped
     with a log line, so one poison record cannot stop the local stack. It polls at a
-    relaxed interval when idle, a little faster when busy; wake() polls at once.
+    relaxed interval when idle, a little faster when busy.
     """
 
     def __init__(self, streams: Any, stream_arn: str, handler: Handler,
@@ -130,16 +130,11 @@ class StreamPump(threading.Thread):
         self._busy_interval = min(interval, 0.1)
         self._hop, self._latency = hop, latency or LatencyModel.off()
         self._halt = threading.Event()
-        self._nudge = threading.Event()
         self._iterators: dict[str, str | None] = {}
         self._last_sequence: dict[str, str] = {}
 
     def stop(self) -> None:
         self._halt.set()
-        self._nudge.set()
-
-    def wake(self, **_: Any) -> None:
-        self._nudge.set()
 
     def _discover(self) -> None:
         shards = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]
@@ -191,8 +186,7 @@ class StreamPump(threading.Thread):
                 busy = False
             # Like Lambda's poller: a few polls a second per shard, at most, even when busy
             # (every GetRecords costs the embedded AWS a few ms; batches grow instead).
-            self._nudge.wait(self._busy_interval if busy else self._interval)
-            self._nudge.clear()
+            self._halt.wait(self._busy_interval if busy else self._interval)
 
     def _deliver(self, records: list[dict]) -> None:
         if self._hop is not None and self._latency.enabled:

@@ -39,6 +39,13 @@ from tests.imagegen import (
 # ---------------------------------------------------------------- helpers
 
 
+def rejection(data: bytes, **limits) -> ImageRejected:
+    """What the engine refuses `data` with (the test fails if it accepts it)."""
+    with pytest.raises(ImageRejected) as caught:
+        render_thumbnails(data, **limits)
+    return caught.value
+
+
 def psnr(a: Image.Image, b: Image.Image) -> float:
     """Peak signal-to-noise ratio in dB over all bands (no numpy needed)."""
     assert a.size == b.size and a.mode == b.mode, (a.size, b.size, a.mode, b.mode)
@@ -106,10 +113,9 @@ def test_sniff_ignores_what_the_client_claims():
     ids=["gif", "animated-gif", "text", "empty", "zeros", "bmp", "webp"],
 )
 def test_other_formats_are_unsupported(data):
-    with pytest.raises(ImageRejected) as exc:
-        render_thumbnails(data)
-    assert exc.value.code == "unsupported_format"
-    assert exc.value.message
+    rejected = rejection(data)
+    assert rejected.code == "unsupported_format"
+    assert rejected.message
 
 
 # ---------------------------------------------------------------- pixel limit
@@ -122,9 +128,8 @@ def test_default_limit_is_documented_value():
 def test_png_bomb_header_is_refused_before_decoding():
     bomb = make_png_bomb_header(30_000, 30_000)
     assert len(bomb) < 1000
-    with pytest.raises(ImageRejected) as exc:
-        render_thumbnails(bomb)
-    assert exc.value.code == "image_too_large"
+    rejected = rejection(bomb)
+    assert rejected.code == "image_too_large"
 
 
 def test_pixel_limit_is_checked_before_any_decoding():
@@ -133,9 +138,8 @@ def test_pixel_limit_is_checked_before_any_decoding():
     bomb = bytearray(make_png_bomb_header(20_000, 20_000))
     idat = bomb.index(b"IDAT")
     bomb[idat + 4 : idat + 12] = b"\xde\xad\xbe\xef" * 2
-    with pytest.raises(ImageRejected) as exc:
-        render_thumbnails(bytes(bomb))
-    assert exc.value.code == "image_too_large"
+    rejected = rejection(bytes(bomb))
+    assert rejected.code == "image_too_large"
 
 
 def _with_jpeg_size(data: bytes, width: int, height: int) -> bytes:
@@ -146,18 +150,16 @@ def _with_jpeg_size(data: bytes, width: int, height: int) -> bytes:
 
 
 def test_jpeg_header_declaring_too_many_pixels_is_refused():
-    with pytest.raises(ImageRejected) as exc:
-        render_thumbnails(_with_jpeg_size(jpeg(64, 48), 65_000, 65_000))
-    assert exc.value.code == "image_too_large"
+    rejected = rejection(_with_jpeg_size(jpeg(64, 48), 65_000, 65_000))
+    assert rejected.code == "image_too_large"
 
 
 def test_limit_is_inclusive_and_configurable():
     data = png(40, 30)
     assert len(render_thumbnails(data, max_pixels=1200).renditions) == 3
-    with pytest.raises(ImageRejected) as exc:
-        render_thumbnails(data, max_pixels=1199)
-    assert exc.value.code == "image_too_large"
-    assert "1,200" in exc.value.message
+    rejected = rejection(data, max_pixels=1199)
+    assert rejected.code == "image_too_large"
+    assert "1,200" in rejected.message
 
 
 def test_a_second_larger_ihdr_cannot_sneak_past_the_limit():
@@ -165,9 +167,8 @@ def test_a_second_larger_ihdr_cannot_sneak_past_the_limit():
     ihdr = data[8:33]  # length, type, 13 bytes, crc
     big = bytearray(ihdr)
     struct.pack_into(">II", big, 8, 50_000, 50_000)
-    with pytest.raises(ImageRejected) as exc:
-        render_thumbnails(bytes(data[:33] + big + data[33:]))
-    assert exc.value.code == "image_too_large"
+    rejected = rejection(bytes(data[:33] + big + data[33:]))
+    assert rejected.code == "image_too_large"
 
 
 def test_no_decompression_bomb_warning_or_error_escapes():
@@ -176,9 +177,8 @@ def test_no_decompression_bomb_warning_or_error_escapes():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         for limit in (MAX_PIXELS, 10**12):
-            with pytest.raises(ImageRejected) as exc:
-                render_thumbnails(bomb, max_pixels=limit)
-            assert exc.value.code == "image_too_large"
+            rejected = rejection(bomb, max_pixels=limit)
+            assert rejected.code == "image_too_large"
 
 
 # ---------------------------------------------------------------- corrupt input
@@ -210,28 +210,25 @@ def _png_with_bad_idat() -> bytes:
          "png-short-idat", "jpeg-zero-width"],
 )
 def test_undecodable_images_are_corrupt(data):
-    with pytest.raises(ImageRejected) as exc:
-        render_thumbnails(data)
-    assert exc.value.code == "corrupt_image"
-    assert exc.value.message
+    rejected = rejection(data)
+    assert rejected.code == "corrupt_image"
+    assert rejected.message
 
 
 def test_truncation_is_not_papered_over():
     assert not getattr(__import__("PIL.ImageFile").ImageFile, "LOAD_TRUNCATED_IMAGES")
     for cut in (0.5, 0.9, 0.99):
         data = jpeg(320, 240)
-        with pytest.raises(ImageRejected) as exc:
-            render_thumbnails(data[: int(len(data) * cut)])
-        assert exc.value.code == "corrupt_image"
+        rejected = rejection(data[: int(len(data) * cut)])
+        assert rejected.code == "corrupt_image"
 
 
 @pytest.mark.parametrize("cut", [0.3, 0.8, 0.97])
 def test_truncated_interlaced_png_is_corrupt(cut):
     """Interlaced PNGs take the random-access load; truncation must still be an error."""
     data = png(480, 320, interlaced=True)
-    with pytest.raises(ImageRejected) as exc:
-        render_thumbnails(data[: int(len(data) * cut)])
-    assert exc.value.code == "corrupt_image"
+    rejected = rejection(data[: int(len(data) * cut)])
+    assert rejected.code == "corrupt_image"
 
 
 def test_rejection_codes_are_closed():
