@@ -8,9 +8,13 @@ bad setting stops with that message instead of running with a silent default.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import Callable, Mapping, TypeVar
+
+from chalicelib import renditions
+from chalicelib.rendition_request import parse_renditions
 
 MAX_UPLOAD_BYTES_DEFAULT = 11 * 1024 * 1024  # 11 MiB = 11,534,336 bytes
 DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -79,6 +83,16 @@ def _secret(text: str) -> str:
     return text
 
 
+def parse_default_renditions(text: str) -> tuple[renditions.Rendition, ...]:
+    """DEFAULT_RENDITIONS: a JSON array, held to the rules of a request's `renditions`
+    (for either upload type, since it applies to both)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ValueError('DEFAULT_RENDITIONS must be JSON, e.g. [{"width": 400, "height": 300}]') from None
+    return parse_renditions(value, source_types=tuple(renditions.SOURCE_FORMATS), field="DEFAULT_RENDITIONS")
+
+
 def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -110,6 +124,7 @@ class Settings:
     stuck_after_seconds: int
     max_pending_uploads: int
     max_redeliveries: int
+    default_renditions: tuple[renditions.Rendition, ...]
     cognito_region: str
     cognito_user_pool_id: str
     cognito_app_client_id: str
@@ -157,6 +172,8 @@ class Settings:
             stuck_after_seconds=_read(e, "STUCK_AFTER_SECONDS", _positive_int, 600),
             max_pending_uploads=_read(e, "MAX_PENDING_UPLOADS", _positive_int, 20),
             max_redeliveries=_read(e, "MAX_REDELIVERIES", _non_negative_int, 5),
+            default_renditions=_read(e, "DEFAULT_RENDITIONS", parse_default_renditions,
+                                     renditions.DEFAULT_RENDITIONS),
             cognito_region=region,
             cognito_user_pool_id=pool,
             cognito_app_client_id=e.get("COGNITO_APP_CLIENT_ID", ""),
@@ -177,6 +194,7 @@ SETTING_NAMES = (
     "DOWNLOAD_URL_TTL_SECONDS", "WEBHOOK_RETRY_SCHEDULE", "WEBHOOK_ALLOW_PRIVATE_NETWORKS",
     "WEBHOOK_REQUIRE_HTTPS", "WEBHOOK_CONNECT_TIMEOUT", "WEBHOOK_READ_TIMEOUT",
     "PROCESSING_LEASE_SECONDS", "STUCK_AFTER_SECONDS", "MAX_PENDING_UPLOADS", "MAX_REDELIVERIES",
+    "DEFAULT_RENDITIONS",
     "COGNITO_REGION", "COGNITO_USER_POOL_ID", "COGNITO_APP_CLIENT_ID", "COGNITO_JWKS_URL",
     "LOG_LEVEL", "STAGE",
 )
