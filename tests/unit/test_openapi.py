@@ -134,3 +134,80 @@ def test_server_and_schema_agree_on_the_syntax_of_a_webhook_url(url):
     except UnsafeWebhookUrl:
         accepted = False
     assert accepted == schema.is_valid(url)
+
+
+# --- renditions: the schema says what the server checks, but for the two rules it cannot ---
+
+def _rendition_schema():
+    spec = _spec()
+    renditions = dict(spec["components"]["schemas"]["CreateImage"]["properties"]["renditions"])
+    renditions.pop("nullable")
+    return jsonschema_rs.Draft4Validator({**renditions, "components": spec["components"]})
+
+
+def _server_accepts_renditions(renditions, content_type="image/png") -> bool:
+    from chalicelib.rendition_request import InvalidRenditions, parse_renditions
+
+    try:
+        parse_renditions(renditions, source_types=(content_type,))
+    except InvalidRenditions:
+        return False
+    return True
+
+
+def test_the_rendition_limits_are_the_servers_own():
+    from chalicelib import rendition_request, renditions
+
+    schema = _spec()["components"]["schemas"]
+    listed, entry = schema["CreateImage"]["properties"]["renditions"], schema["Rendition"]
+    assert (listed["minItems"], listed["maxItems"]) == (renditions.MIN_RENDITIONS, renditions.MAX_RENDITIONS)
+    assert sorted(entry["properties"]) == sorted(rendition_request.FIELDS)
+    for side in ("width", "height"):
+        assert (entry["properties"][side]["minimum"], entry["properties"][side]["maximum"]) == \
+            (renditions.MIN_SIDE, renditions.MAX_SIDE)
+    assert tuple(entry["properties"]["fit"]["enum"]) == renditions.FITS
+    assert tuple(entry["properties"]["gravity"]["enum"]) == renditions.GRAVITIES
+    assert tuple(entry["properties"]["format"]["enum"]) == renditions.FORMATS
+    assert entry["properties"]["background"]["pattern"] == f"^{rendition_request.BACKGROUND_PATTERN}$"
+    assert f"{renditions.MAX_OUTPUT_PIXELS:,}" in listed["description"]
+    assert f"{renditions.MAX_AVIF_PIXELS:,}" in listed["description"]
+
+
+_VALUES = {  # valid and invalid values of each field
+    "width": [1, 2048, 0, 2049, True, 1.5, "400", None], "height": [1, 2048, 0, 2049, False, None],
+    "fit": ["cover", "contain", "inside", "fill", "", None, 1], "gravity": ["center", "attention", "entropy", "north", None],
+    "focus": [{"x": 0, "y": 1}, {"x": 0.5, "y": 0.25}, {"x": 1.5, "y": 0}, {"x": 0.5}, {"x": 0.1, "y": 0.1, "z": 0},
+              [0.5, 0.5], {"x": True, "y": 0}, None],
+    "format": ["source", "jpeg", "png", "webp", "avif", "gif", "JPEG", None],
+    "quality": [1, 100, 0, 101, 50.5, True, None],
+    "background": ["#000000", "#AbCdEf", "#fff", "white", "#0000000", "#00000g", None],
+    "extra": [1],
+}
+
+
+def _pairs():
+    """Every pair of fields with every pair of their values, on a valid 10x10 entry: each rule
+    between fields involves two of them, so this meets every rule and every value."""
+    import itertools
+
+    for a, b in itertools.combinations(sorted(_VALUES), 2):
+        for va, vb in itertools.product(_VALUES[a], _VALUES[b]):
+            yield {"width": 10, "height": 10, a: va, b: vb}
+
+
+def test_server_and_schema_agree_on_every_pair_of_rendition_fields():
+    schema, checked, accepted = _rendition_schema(), 0, 0
+    for entry in _pairs():
+        server = _server_accepts_renditions([entry])
+        assert server == schema.is_valid([entry]), entry
+        checked, accepted = checked + 1, accepted + server
+    assert checked > 1000 and 100 < accepted < checked  # both answers were seen, many times
+
+
+def test_what_the_schema_cannot_say_is_refused_by_the_server_only():
+    schema = _rendition_schema()
+    for entries in ([{"width": 10, "height": 10}, {"width": 10, "height": 10, "fit": "cover"}],
+                    [{"width": 10, "height": 10, "format": "png"}, {"width": 10, "height": 10}],
+                    [{"width": 2048, "height": 2048, "format": f} for f in ("jpeg", "png")],
+                    [{"width": 1500, "height": 1500, "format": "avif"}]):
+        assert schema.is_valid(entries) and not _server_accepts_renditions(entries), entries
