@@ -36,9 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     receive.add_argument("--port", type=int, default=9000)
     receive.add_argument("--secret", default=None, help="default: $WEBHOOK_SECRET")
 
+    from thumbgen.rendition_arg import rendition_type
+
     render = sub.add_parser("render", help="make the service's thumbnails offline, no AWS")
     render.add_argument("files", nargs="+", metavar="FILE")
     render.add_argument("--out", required=True, metavar="DIR")
+    render.add_argument("--rendition", action="append", type=rendition_type, metavar="SPEC",
+                        help="WxH[,fit=..][,gravity=..][,focus=X:Y][,format=..][,quality=..][,background=#rrggbb];"
+                             " repeatable (default: the stage's three sizes)")
 
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # shown with the subcommand's usage, not the top-level one
@@ -61,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return print_webhooks(args.port, args.secret or os.environ.get("WEBHOOK_SECRET"))
     from thumbgen.render import render_command
 
-    return render_command(args.files, args.out)
+    return render_command(args.files, args.out, args.rendition)
 
 
 if __name__ == "__main__":
