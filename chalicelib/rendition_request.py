@@ -104,7 +104,8 @@ def parse_entry(entry: Any, field: str) -> Rendition:
 
 def parse_renditions(value: Any, *, source_types: Iterable[str], field: str = "renditions") -> tuple[Rendition, ...]:
     """The whole list. `source_types`: what `source` may become, for the equality check (the
-    declared contentType of a request; both types for a stage's default)."""
+    declared contentType of a request; both types for a stage's default; none: entries are
+    compared as written)."""
     if not isinstance(value, list):
         raise InvalidRenditions(field, f"must be an array of {MIN_RENDITIONS} to {MAX_RENDITIONS} renditions")
     if not MIN_RENDITIONS <= len(value) <= MAX_RENDITIONS:
@@ -116,16 +117,17 @@ def parse_renditions(value: Any, *, source_types: Iterable[str], field: str = "r
 
 
 def _refuse_equal_entries(renditions: Sequence[Rendition], source_types: Iterable[str], field: str) -> None:
-    for source_type in source_types:
+    for source_type in tuple(source_types) or (None,):
         seen: dict[Rendition, int] = {}
         for i, rendition in enumerate(renditions):
-            resolved = replace(rendition, format=resolve_format(rendition, source_type))
-            if resolved in seen:
-                first = seen[resolved]
-                why = f" (source is {SOURCE_FORMATS[source_type]} for {source_type})" \
-                    if "source" in (rendition.format, renditions[first].format) else ""
+            made = replace(rendition, format=resolve_format(rendition, source_type)) if source_type else rendition
+            if made in seen:
+                first = seen[made]
+                why = ""
+                if source_type and "source" in (rendition.format, renditions[first].format):
+                    why = f" (source is {SOURCE_FORMATS[source_type]} for {source_type})"
                 raise InvalidRenditions(f"{field}[{i}]", f"asks for the same thumbnail as {field}[{first}]{why}")
-            seen[resolved] = i
+            seen[made] = i
 
 
 def pixels(renditions: Iterable[Rendition]) -> int:

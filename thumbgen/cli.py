@@ -12,6 +12,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="thumbgen", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
+    from thumbgen.rendition_arg import rendition_type
     from thumbgen.upload import DESCRIPTION, EPILOG
 
     upload = sub.add_parser("upload", help="upload images, wait for their thumbnails and save them",
@@ -24,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="print one JSON object per file (file, id, status, error, thumbnails)")
     upload.add_argument("--timeout", type=float, default=120, metavar="SECONDS",
                         help="how long to wait for each file's thumbnails (default: 120)")
+    upload.add_argument("--rendition", action="append", type=rendition_type, metavar="SPEC",
+                        help="a thumbnail to make instead of the stage's default, e.g. 800x600,fit=contain,"
+                             "format=webp (WxH[,fit=..][,gravity=..][,focus=X:Y][,format=..][,quality=..]"
+                             "[,background=#rrggbb]); repeatable, up to 8")
 
     run = sub.add_parser("run", help="start the embedded AWS, the API and the event pumps")
     run.add_argument("--aws-port", type=int, default=None, help="default: $AWS_PORT or 4566")
@@ -35,8 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     receive = sub.add_parser("receive", help="print webhooks arriving on 127.0.0.1:PORT, verified")
     receive.add_argument("--port", type=int, default=9000)
     receive.add_argument("--secret", default=None, help="default: $WEBHOOK_SECRET")
-
-    from thumbgen.rendition_arg import rendition_type
 
     render = sub.add_parser("render", help="make the service's thumbnails offline, no AWS")
     render.add_argument("files", nargs="+", metavar="FILE")
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "upload":
         from thumbgen.upload import upload_command
 
-        return upload_command(args.files, args.out, args.json, args.timeout)
+        return upload_command(args.files, args.out, args.json, args.timeout, renditions=args.rendition)
     if args.command == "run":
         from thumbgen.runner import run_forever
 
