@@ -204,10 +204,27 @@ def test_server_and_schema_agree_on_every_pair_of_rendition_fields():
     assert checked > 1000 and 100 < accepted < checked  # both answers were seen, many times
 
 
+WHAT_THE_SCHEMA_CANNOT_SAY = (
+    [{"width": 10, "height": 10}, {"width": 10, "height": 10, "fit": "cover"}],
+    [{"width": 10, "height": 10, "format": "png"}, {"width": 10, "height": 10}],
+    [{"width": 10, "height": 10, "focus": {"x": 0.12345, "y": 0}}, {"width": 10, "height": 10, "focus": {"x": 0.1234, "y": 0}}],
+    [{"width": 2048, "height": 2048, "format": f} for f in ("jpeg", "png")],
+    [{"width": 1500, "height": 1500, "format": "avif"}],
+    [{"width": 1000, "height": 1000, "format": "avif"}, {"width": 1000, "height": 1001, "format": "avif", "quality": 5}],
+)
+
+
+def test_the_schemathesis_hook_brings_valid_requests_within_the_rules_the_schema_cannot_say():
+    from tests.e2e.schemathesis_hooks import within_the_rules
+
+    for entries in WHAT_THE_SCHEMA_CANNOT_SAY:
+        body = within_the_rules({"contentType": "image/png", "renditions": entries})
+        assert 1 <= len(body["renditions"]) and _server_accepts_renditions(body["renditions"]), body
+    fine = [{"width": 10, "height": 10}, {"width": 20, "height": 20, "format": "avif"}]
+    assert within_the_rules({"contentType": "image/png", "renditions": fine})["renditions"] == fine
+
+
 def test_what_the_schema_cannot_say_is_refused_by_the_server_only():
     schema = _rendition_schema()
-    for entries in ([{"width": 10, "height": 10}, {"width": 10, "height": 10, "fit": "cover"}],
-                    [{"width": 10, "height": 10, "format": "png"}, {"width": 10, "height": 10}],
-                    [{"width": 2048, "height": 2048, "format": f} for f in ("jpeg", "png")],
-                    [{"width": 1500, "height": 1500, "format": "avif"}]):
+    for entries in WHAT_THE_SCHEMA_CANNOT_SAY:
         assert schema.is_valid(entries) and not _server_accepts_renditions(entries), entries
