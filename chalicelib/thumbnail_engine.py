@@ -15,7 +15,7 @@ Contract (docs/api.md "Renditions" and "Statuses"; decisions and measurements: d
 - JPEG, PNG, WebP or AVIF out (`source`: the upload's own type); alpha kept where the
   format has it, flattened onto the background for JPEG; an embedded ICC profile is
   converted to sRGB; no EXIF/GPS/XMP/comment/ICC in any output;
-- a ThumbHash placeholder of the whole image, from a 32-pixel preview.
+- a ThumbHash placeholder of the whole image, from a 16-pixel preview.
 
 Thread-safe: no module state is mutated, every call works on its own objects. Two
 process-wide library settings are made once, at import: libvips' operation cache is off,
@@ -83,10 +83,11 @@ AVIF_SUBSAMPLING = "4:2:0"
 # add switching there.
 AVIF_THREADS = 1
 
-# The whole image, scaled to fit this square, is what the smart crop judges and the
-# placeholder is computed from (docs/engine.md "Smart crop", "Placeholder").
+# The whole image, scaled to fit these squares, is what the smart crop judges and what the
+# placeholder is computed from (docs/engine.md "Smart crop", "Placeholder": at 16 pixels
+# the ThumbHash costs ~0.3 ms and decodes within ~3/255 of one computed from 100 pixels).
 ANALYSIS_SIDE = 256
-PLACEHOLDER_SIDE = 32
+PLACEHOLDER_SIDE = 16
 
 WHITE = (255, 255, 255)
 
