@@ -125,8 +125,13 @@ def matching_quality(images: list[Image.Image], target: float, fmt: str, **setti
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.encoders", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="one scene, two settings per format")
+    parser.add_argument("--webp-methods", type=int, nargs="*", default=[0, 2, 4, 5, 6])
+    parser.add_argument("--avif-speeds", type=int, nargs="*", default=[4, 5, 6, 7, 8, 9, 10])
+    parser.add_argument("--avif-subsampling", nargs="*", default=["4:2:0", "4:4:4"])
     args = parser.parse_args(argv)
+    if args.quick:
+        args.webp_methods, args.avif_speeds = [4, 6], [6, 8]
     images = corpus(args.quick)
     pixels = sum(img.width * img.height for img in images)
     ref = measure(images, "jpeg", JPEG_REFERENCE_QUALITY)
@@ -140,10 +145,10 @@ def main(argv: list[str] | None = None) -> int:
 
     row(f"jpeg q{JPEG_REFERENCE_QUALITY} 4:4:4 (reference)", JPEG_REFERENCE_QUALITY, ref)
     row("jpeg 4:2:0, same SSIM", *matching_quality(images, ref["ssim"], "jpeg", subsampling=2))
-    for method in ((4, 6) if args.quick else (0, 2, 4, 5, 6)):
+    for method in args.webp_methods:
         row(f"webp method {method}", *matching_quality(images, ref["ssim"], "webp", method=method))
-    for subsampling in ("4:2:0", "4:4:4"):
-        for speed in ((6, 8) if args.quick else (4, 5, 6, 7, 8, 9, 10)):
+    for subsampling in args.avif_subsampling:
+        for speed in args.avif_speeds:
             row(f"avif speed {speed} {subsampling}",
                 *matching_quality(images, ref["ssim"], "avif", speed=speed, subsampling=subsampling))
     return 0

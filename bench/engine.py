@@ -7,7 +7,7 @@
     python -m bench.engine --budget     # the worst accepted request on the worst input
 
 Every measurement runs in a fresh subprocess pinned to one CPU (the resize Lambda's one
-vCPU at 1769 MB): it imports, warms the codecs up on a tiny image of the same format, takes
+vCPU at 1769 MB; $BENCH_CPU, default the lowest this process may use): it imports, warms the codecs up on a tiny image of the same format, takes
 ru_maxrss as the baseline, runs once, and reports wall time, CPU time and the peak-RSS
 growth. Runs of the engine, libvips and the decode floor are interleaved so machine noise
 hits them alike; the table shows medians.
@@ -159,7 +159,7 @@ def child(kind: str, path: str, specs: list[str]) -> dict:
 
     import pyvips
 
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    os.sched_setaffinity(0, {int(os.environ.get("BENCH_CPU", min(os.sched_getaffinity(0))))})
     pyvips.cache_set_max(0)
     import chalicelib.thumbnail_engine  # noqa: F401  (imports are not part of the measurement)
 
@@ -297,12 +297,12 @@ def report_cold_start(reps: int) -> dict:
 def ensure_elsewhere(names: list[str]) -> dict[str, Path]:
     """Build missing inputs in a process of its own: Linux keeps a process's peak RSS across
     exec, so inputs built here would become every measuring child's peak-memory baseline."""
-    subprocess.run([sys.executable, "-c", "import sys; from bench.images import CLASSES, SIZING_CLASSES, ensure; "
-                    "ensure(tuple(c for c in CLASSES + SIZING_CLASSES if c.name in sys.argv[1:]))", *names],
+    subprocess.run([sys.executable, "-c", "import sys; from bench.images import ALL_CLASSES, ensure; "
+                    "ensure(tuple(c for c in ALL_CLASSES if c.name in sys.argv[1:]))", *names],
                    cwd=ROOT, check=True)
-    from bench.images import CLASSES, SIZING_CLASSES
+    from bench.images import ALL_CLASSES
 
-    return {c.name: c.path for c in CLASSES + SIZING_CLASSES if c.name in names}
+    return {c.name: c.path for c in ALL_CLASSES if c.name in names}
 
 
 def sizing(reps: int) -> list[dict]:
@@ -322,6 +322,53 @@ def sizing(reps: int) -> list[dict]:
     return rows
 
 
+def budget_specs(avif_quality: int, output_pixels: int | None = None, avif_pixels: int | None = None
+                 ) -> tuple[str, ...]:
+    """The most work an accepted request can ask for (renditions.MAX_*): MAX_RENDITIONS
+    entries of different aspects (no resample shared), the AVIF pixels in one square with
+    attention gravity, every other pixel in WebP at quality 100 (after AVIF the slowest
+    encoder per pixel), the first of them as large as allowed (up to 2048 x 2048, which
+    needs the full-size working image), the rest shared out evenly."""
+    from chalicelib.renditions import MAX_AVIF_PIXELS, MAX_OUTPUT_PIXELS, MAX_RENDITIONS, MAX_SIDE
+
+    output_pixels, avif_pixels = output_pixels or MAX_OUTPUT_PIXELS, avif_pixels or MAX_AVIF_PIXELS
+    side = min(MAX_SIDE, math.isqrt(avif_pixels))
+    specs = [f"{side}x{side},gravity=attention,format=avif,quality={avif_quality}"]
+    left = output_pixels - side * side
+    aspects = [(1, 1), (16, 9), (9, 16), (4, 3), (3, 4), (3, 2), (2, 3), (2, 1)][:MAX_RENDITIONS - 1]
+    for i, (aw, ah) in enumerate(aspects):
+        share = left if i == 0 else left / (len(aspects) - i)  # the first takes all it can
+        height = max(1, min(MAX_SIDE, math.isqrt(int(share * ah / aw)), MAX_SIDE * ah // aw))
+        width = max(1, min(MAX_SIDE, int(share) // height))
+        gravity = ("center", "entropy", "attention")[i % 3]
+        specs.append(f"{width}x{height},gravity={gravity},format=webp,quality=100")
+        left -= width * height
+    return tuple(specs)
+
+
+def budget(avif_qualities: list[int], output_pixels: int | None, avif_pixels: int | None) -> list[dict]:
+    """Time and peak memory of the worst accepted request on the worst admissible input
+    (the budget in renditions.py, or the one given to try another)."""
+    from bench.images import BUDGET_CLASSES
+    from chalicelib.renditions import MAX_AVIF_PIXELS, MAX_OUTPUT_PIXELS
+
+    (name, path), = ensure_elsewhere([c.name for c in BUDGET_CLASSES]).items()
+    print(f"work budget: output pixels {output_pixels or MAX_OUTPUT_PIXELS:,}, AVIF pixels"
+          f" {avif_pixels or MAX_AVIF_PIXELS:,}; input {name} ({path.stat().st_size / 1e6:.1f} MB);"
+          " one CPU; resize timeout 60 s")
+    rows = []
+    for quality in avif_qualities:
+        specs = budget_specs(quality, output_pixels, avif_pixels)
+        run = _spawn("--child-total", "engine", str(path), *specs)
+        row = {"avif_quality": quality, "renditions": list(specs), **run, "margin": 60_000 / run["ms"]}
+        rows.append(row)
+        print(f"  {' '.join(specs)}")
+        print(f"  -> {run['ms'] / 1000:.1f} s (cpu {run['cpu_ms'] / 1000:.1f} s), {run['out_bytes'] / 1e6:.1f} MB out,"
+              f" peak RSS growth {run['rss_mb']:.0f} MB, process peak {run['peak_mb']:.0f} MB;"
+              f" margin to the timeout {row['margin']:.1f}x", flush=True)
+    return rows
+
+
 def child_total(kind: str, path: str, specs: list[str]) -> dict:
     import resource
 
@@ -336,6 +383,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=5, help="fresh processes per measurement (default 5)")
     parser.add_argument("--only", nargs="*", metavar="CLASS", help="rows to run (input classes or request rows)")
     parser.add_argument("--sizing", action="store_true", help="Lambda sizing: worst admissible inputs")
+    parser.add_argument("--budget", nargs="*", type=int, metavar="AVIF_QUALITY",
+                        help="the worst accepted request on the worst input (AVIF qualities to try; default 30 60)")
+    parser.add_argument("--output-pixels", type=int, help="with --budget: try this MAX_OUTPUT_PIXELS")
+    parser.add_argument("--avif-pixels", type=int, help="with --budget: try this MAX_AVIF_PIXELS")
     parser.add_argument("--child", nargs="+", metavar="KIND PATH [SPEC]", help=argparse.SUPPRESS)
     parser.add_argument("--child-total", nargs="+", metavar="KIND PATH [SPEC]", help=argparse.SUPPRESS)
     parser.add_argument("--cold", action="store_true", help=argparse.SUPPRESS)
@@ -350,6 +401,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(cold_start()))
         return 0
     OUT_DIR.mkdir(exist_ok=True)
+    if args.budget is not None:
+        rows = budget(args.budget or [30, 60], args.output_pixels, args.avif_pixels)
+        (OUT_DIR / "budget.json").write_text(json.dumps(rows, indent=2))
+        return 0
     if args.sizing:
         rows = sizing(max(1, min(args.reps, 3)))
         (OUT_DIR / "sizing.json").write_text(json.dumps(rows, indent=2))

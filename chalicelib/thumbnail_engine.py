@@ -26,7 +26,7 @@ from __future__ import annotations
 import io
 import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import pyvips
@@ -249,18 +249,19 @@ def render(data: bytes, renditions: Sequence[Rendition] = DEFAULT_RENDITIONS, *,
     """Decode once, make every rendition (in the order asked) and the placeholder.
 
     Raises ImageRejected only (for the upload's bytes); `renditions` are trusted values
-    (validated by the API, renditions.py).
+    (validated by the API, renditions.py). Each output is encoded as soon as it is drawn,
+    so at most the outputs that still share a resample are held as images.
     """
     requested = tuple(renditions)
-    if not requested:
-        raise ValueError("at least one rendition is needed")
-    content_type, size, images, placeholder = _render_images(data, requested, max_pixels)
+    content_type, size, placeholder, drawn = _render(data, requested, max_pixels)
     formats = [resolve_format(r, content_type) for r in requested]
+    encoded: dict[int, tuple[int, int, bytes]] = {}
+    for i, img in drawn:
+        encoded[i] = (img.width, img.height, _encode(img, formats[i], quality_of(requested[i], formats[i])))
     return RenderResult(content_type, size[0], size[1], tuple(
-        Rendered(rendition=r, name=name, width=img.width, height=img.height, format=fmt,
-                 content_type=CONTENT_TYPES[fmt], extension=EXTENSIONS[fmt],
-                 data=_encode(img, fmt, quality_of(r, fmt)))
-        for r, name, fmt, img in zip(requested, names(requested, content_type), formats, images)
+        Rendered(rendition=r, name=name, width=encoded[i][0], height=encoded[i][1], format=formats[i],
+                 content_type=CONTENT_TYPES[formats[i]], extension=EXTENSIONS[formats[i]], data=encoded[i][2])
+        for i, (r, name) in enumerate(zip(requested, names(requested, content_type)))
     ), placeholder)
 
 
@@ -272,12 +273,17 @@ def render_thumbnails(data: bytes, *, max_pixels: int = MAX_PIXELS) -> RenderRes
 def render_images(data: bytes, renditions: Sequence[Rendition] = DEFAULT_RENDITIONS, *,
                   max_pixels: int = MAX_PIXELS) -> tuple[str, tuple[int, int], list[Image.Image]]:
     """The renditions as Pillow images, just before encoding: content type, oriented size."""
-    content_type, size, images, _ = _render_images(data, tuple(renditions), max_pixels)
-    return content_type, size, images
+    requested = tuple(renditions)
+    content_type, size, _, drawn = _render(data, requested, max_pixels)
+    images = dict(drawn)
+    return content_type, size, [images[i] for i in range(len(requested))]
 
 
-def _render_images(data: bytes, requested: tuple[Rendition, ...], max_pixels: int
-                   ) -> tuple[str, tuple[int, int], list[Image.Image], str]:
+def _render(data: bytes, requested: tuple[Rendition, ...], max_pixels: int
+            ) -> tuple[str, tuple[int, int], str, Iterator[tuple[int, Image.Image]]]:
+    """Sniff, check, decode and hash; then the outputs, lazily, as (index, image)."""
+    if not requested:
+        raise ValueError("at least one rendition is needed")
     content_type = sniff_content_type(data[:16])
     if content_type is None:
         raise ImageRejected("unsupported_format", "only PNG and JPEG images are accepted")
@@ -303,12 +309,10 @@ def _render_images(data: bytes, requested: tuple[Rendition, ...], max_pixels: in
     analysis = None
     if any(r.fit == "cover" and r.gravity in smartcrop.INTERESTING for r in requested):
         analysis = _preview(src.work, src, ANALYSIS_SIDE)
-    plans = [_plan(r, src, analysis, resolve_format(r, content_type)) for r in requested]
-    images = _draw(src, plans)
-    hashed = _preview(analysis if analysis is not None else src.work, src if analysis is None else None,
-                      PLACEHOLDER_SIDE)
+    hashed = _preview(analysis, None, PLACEHOLDER_SIDE) if analysis else _preview(src.work, src, PLACEHOLDER_SIDE)
     placeholder = thumbhash.encode_base64(hashed.convert("RGBA" if "A" in hashed.mode else "RGB"))
-    return content_type, src.oriented_size, images, placeholder
+    plans = [_plan(r, src, analysis, resolve_format(r, content_type)) for r in requested]
+    return content_type, src.oriented_size, placeholder, _draw(src, plans)
 
 
 @dataclass(frozen=True)
@@ -530,37 +534,43 @@ def _rgb(colour: str) -> tuple[int, int, int]:
 # ---------------------------------------------------------------- drawing
 
 
-def _draw(src: _Source, plans: list[_Plan]) -> list[Image.Image]:
+@dataclass
+class _Made:
+    """A resampled region, kept while a later output may be made from it."""
+
+    region: tuple[float, float, float, float]
+    size: tuple[int, int]
+    image: Image.Image
+    finished: Image.Image | None = None
+
+
+def _draw(src: _Source, plans: list[_Plan]) -> Iterator[tuple[int, Image.Image]]:
     """Resample each distinct (region, size) once, largest first; a smaller output of the
     same region is resampled from the larger one (cheaper, 50-55 dB from the direct way);
-    then orient, colour-convert, pad and flatten per rendition."""
-    made: list[tuple[tuple[float, float, float, float], tuple[int, int], Image.Image]] = []
-    by_plan: dict[int, Image.Image] = {}
-    for i in sorted(range(len(plans)), key=lambda i: -plans[i].size[0] * plans[i].size[1]):
+    then orient, colour-convert, pad and flatten per rendition. Yields (index, image) in
+    drawing order and lets go of each resample once no later output can use it."""
+    order = sorted(range(len(plans)), key=lambda i: -plans[i].size[0] * plans[i].size[1])
+    made: list[_Made] = []
+    for n, i in enumerate(order):
         region, size = plans[i].region, plans[i].size
-        same = [(s, img) for r, s, img in made if _same_region(r, region) and s[0] >= size[0] and s[1] >= size[1]]
-        exact = next((img for s, img in same if s == size), None)
-        if exact is not None:
-            by_plan[i] = exact
-            continue
-        if same:
-            img = same[0][1].resize(size, Image.Resampling.LANCZOS)
-        else:
-            w, h = src.work.size  # libvips' shrink rounds the size: clamp to the pixels there are
-            k = src.scale
-            x0, y0, x1, y1 = region
-            box = (min(x0 / k, w), min(y0 / k, h), min(x1 / k, w), min(y1 / k, h))
-            img = src.work.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=LANCZOS_GAP)
-        made.append((region, size, img))
-        by_plan[i] = img
-    finished: dict[int, Image.Image] = {}
-    out = []
-    for i, plan in enumerate(plans):
-        img = by_plan[i]
-        if id(img) not in finished:
-            finished[id(img)] = _finish(img, src)
-        out.append(_prepare(finished[id(img)], plan))
-    return out
+        same = [m for m in made if _same_region(m.region, region) and m.size[0] >= size[0] and m.size[1] >= size[1]]
+        entry = next((m for m in same if m.size == size), None)
+        if entry is None:
+            if same:
+                img = same[0].image.resize(size, Image.Resampling.LANCZOS)
+            else:
+                w, h = src.work.size  # libvips' shrink rounds the size: clamp to the pixels there are
+                k = src.scale
+                x0, y0, x1, y1 = region
+                box = (min(x0 / k, w), min(y0 / k, h), min(x1 / k, w), min(y1 / k, h))
+                img = src.work.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=LANCZOS_GAP)
+            entry = _Made(region, size, img)
+            made.append(entry)
+        if entry.finished is None:
+            entry.finished = _finish(entry.image, src)
+        yield i, _prepare(entry.finished, plans[i])
+        later = [plans[j].region for j in order[n + 1:]]
+        made = [m for m in made if any(_same_region(m.region, r) for r in later)]
 
 
 def _same_region(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
