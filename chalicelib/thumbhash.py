@@ -6,7 +6,7 @@ f(cx, cy) = mean over pixels of c(x, y) cos(pi cx (x + 0.5) / w) cos(pi cy (y + 
 is a row pass (every row against each cx cosine) then a column pass, and L, P, Q are linear
 in R, G, B, so only R, G, B (and A) are transformed: the same bytes as the reference
 (tests/thumbhash_reference.py), with several times fewer multiplications than its
-per-coefficient double loop. The engine hashes a 16-pixel preview (~0.3 ms).
+per-coefficient double loop. The engine hashes a 24-pixel preview (~0.2 ms).
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import base64
 import math
 from collections.abc import Sequence
 from functools import lru_cache
-from operator import mul
 
 from PIL import Image
 
@@ -42,7 +41,7 @@ def encode(img: Image.Image) -> bytes:
     # Composite atop the average colour (the reference's RGBA -> LPQA step), as R, G, B in
     # 0..255 (the DCT is linear: the 1/255 is applied to its results).
     if has_alpha:
-        avg = [math.fsum(map(mul, alpha, band)) / sum_a if sum_a else 0.0 for band in rgb]
+        avg = [math.sumprod(alpha, band) / sum_a if sum_a else 0.0 for band in rgb]
         channels: list = [[a_ * (v - m) + m for a_, v in zip(alpha, band)] for band, m in zip(rgb, avg)]
     else:
         channels = list(rgb)  # bytes: iterated as ints
@@ -93,9 +92,9 @@ def _dct(channel: Sequence[float], w: int, h: int, span_x: int, span_y: int, uni
     of the channel's values; a row pass, then a column pass."""
     cos_x, cos_y = _cosines(w, span_x), _cosines(h, span_y)
     rows = [channel[y * w:(y + 1) * w] for y in range(h)]
-    by_row = [[sum(map(mul, row, cx)) for row in rows] for cx in cos_x]  # [cx][y]
+    by_row = [[math.sumprod(row, cx) for row in rows] for cx in cos_x]  # [cx][y]
     k = unit / (w * h)
-    return [[sum(map(mul, column, cy)) * k for column in by_row] for cy in cos_y]
+    return [[math.sumprod(column, cy) * k for column in by_row] for cy in cos_y]
 
 
 @lru_cache(maxsize=256)
