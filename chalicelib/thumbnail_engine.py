@@ -62,6 +62,12 @@ DRAFT_MARGIN = 2.0
 # The working image (libvips shrink of a PNG, Image.reduce after a JPEG draft) is box-
 # reduced by an integer factor, but not below this multiple of the largest output's scale.
 REDUCE_MARGIN = 2.0
+# A JPEG whose smallest usable DCT scale would still decode more than STREAM_WASTE x the
+# working pixels, and more than STREAM_MIN_PIXELS, is decoded by libvips, streaming into
+# a Lanczos reduction, instead of whole by Pillow: large outputs (1-2K boxes) from large
+# photos, where Pillow's full decode was the engine's peak memory (docs/engine.md).
+STREAM_WASTE = 2.0
+STREAM_MIN_PIXELS = 8_000_000
 # Per output, Pillow box-reduces the source region by int(ratio / LANCZOS_GAP) before the
 # Lanczos pass (resize's reducing_gap). Measured on the bench set: 1.6 keeps every
 # thumbnail >= 43 dB PSNR vs a full-size Lanczos and halves the time where ratio >= 3.2.
@@ -324,7 +330,7 @@ class _Source:
     """
 
     work: Image.Image  # mode L, RGB, CMYK, La or RGBa
-    scale: int
+    scale: float  # full-resolution pixels per working pixel
     size: tuple[int, int]  # full resolution, stored orientation
     orientation: int
     icc: bytes | None
@@ -357,7 +363,10 @@ def _first_line(exc: Exception) -> str:
 
 def _decode_jpeg(data: bytes, needs: _Needs, limit: int) -> _Source:
     """Pillow, JPEG parser only, decoding at the smallest DCT scale (1/1..1/8) that keeps
-    DRAFT_MARGIN x the largest output scale; no full-size image is built unless needed."""
+    DRAFT_MARGIN x the largest output scale; no full-size image is built unless needed.
+    When no DCT scale comes near what is needed (large outputs: the decode would hold
+    more than STREAM_WASTE x the working pixels, and more than STREAM_MIN_PIXELS), libvips
+    decodes instead, streaming rows into a Lanczos reduction (_decode_jpeg_streamed)."""
     # No `with`: the working image may be `im` itself, and a BytesIO needs no closing.
     im = Image.open(io.BytesIO(data), formats=["JPEG"])
     im.decodermaxblock = JPEG_READ_BLOCK  # not the (large) encoder buffer, see MAXBLOCK above
@@ -368,15 +377,40 @@ def _decode_jpeg(data: bytes, needs: _Needs, limit: int) -> _Source:
     icc, adobe = im.info.get("icc_profile"), "adobe" in im.info
     orientation = _orientation(im)
     scale = 1
-    drafted = im.draft(None, _needed_size(full, full, orientation, needs, DRAFT_MARGIN))
+    need = _needed_size(full, full, orientation, needs, DRAFT_MARGIN)
+    drafted = im.draft(None, need)
     if drafted is not None:
         scale = round(full[0] / drafted[1][2])
+    decoded = im.size[0] * im.size[1]
+    if decoded > STREAM_MIN_PIXELS and decoded > STREAM_WASTE * need[0] * need[1]:
+        return _decode_jpeg_streamed(data, full, scale, need, orientation, icc, adobe)
     im.load()
     work: Image.Image = im if im.mode in ("L", "RGB", "CMYK") else im.convert("RGB")
     factor = _reduce_factor(work.size, full, orientation, needs)
     if factor > 1:
         work = work.reduce(factor)
     return _Source(work, scale * factor, full, orientation, icc, adobe)
+
+
+_JPEG_BANDS = {1: "L", 3: "RGB", 4: "CMYK"}
+
+
+def _decode_jpeg_streamed(data: bytes, full: tuple[int, int], shrink: int, need: tuple[int, int],
+                          orientation: int, icc: bytes | None, adobe: bool) -> _Source:
+    """libvips' JPEG loader at the same DCT scale, its rows streamed through a Lanczos
+    reduction to the needed size: the decoded image never exists whole (Pillow would hold
+    it: 72 MB for 24 MP), like libvips' own thumbnail. Its samples are Pillow's (CMYK
+    included, Adobe-inverted or not), so everything after is the same."""
+    image = pyvips.Image.jpegload_buffer(data, shrink=shrink, access="sequential", fail_on="error")
+    if image.bands not in _JPEG_BANDS or image.format != "uchar":
+        raise ValueError(f"unexpected JPEG decode: {image.bands} bands of {image.format}")
+    # One factor for both axes keeps pixel i covering [i f, (i+1) f) of the loaded image.
+    factor = max(1.0, min(image.width / need[0], image.height / need[1]))
+    if factor > 1:
+        image = image.reduce(factor, factor)
+    mode = _JPEG_BANDS[image.bands]
+    work = Image.frombuffer(mode, (image.width, image.height), image.write_to_memory(), "raw", mode, 0, 1)
+    return _Source(work, shrink * factor, full, orientation, icc, adobe)
 
 
 _PIL_MODE_FOR_BANDS = {1: "L", 2: "La", 3: "RGB", 4: "RGBa"}

@@ -25,7 +25,7 @@ from chalicelib.thumbnail_engine import (
     render_images,
     render_thumbnails,
 )
-from tests.imagegen import cached_jpeg, cached_png, grain, make_exif, make_jpeg, with_alpha
+from tests.imagegen import cached_jpeg, cached_png, grain, make_exif, make_jpeg, strip_jpeg_segment, with_alpha
 from tests.thumbhash_reference import (
     thumb_hash_to_approximate_aspect_ratio,
     thumb_hash_to_average_rgba,
@@ -479,3 +479,53 @@ def test_concurrent_requests_give_the_same_bytes():
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda _: render(data, asked), range(8)))
     assert all(r == expected for r in results)
+
+
+# ---------------------------------------------------------------- large outputs: streamed JPEG decode
+
+
+@pytest.fixture
+def streamed(monkeypatch):
+    """Counts the JPEG decodes that stream through libvips (made to apply to small files)."""
+    calls = []
+    real = thumbnail_engine._decode_jpeg_streamed
+    monkeypatch.setattr(thumbnail_engine, "STREAM_MIN_PIXELS", 0)
+    monkeypatch.setattr(thumbnail_engine, "_decode_jpeg_streamed", lambda *a: calls.append(a) or real(*a))
+    return calls
+
+
+def _pillow_path(data: bytes, asked: list[Rendition]) -> list[Image.Image]:
+    saved = thumbnail_engine.STREAM_MIN_PIXELS
+    thumbnail_engine.STREAM_MIN_PIXELS = 10**12
+    try:
+        return render_images(data, asked)[2]
+    finally:
+        thumbnail_engine.STREAM_MIN_PIXELS = saved
+
+
+@pytest.mark.parametrize(("mode", "orientation", "adobe"), [("RGB", 1, True), ("RGB", 6, True), ("L", 3, True),
+                                                           ("CMYK", 1, True), ("CMYK", 8, False)])
+def test_large_outputs_stream_the_jpeg_decode_with_the_same_result(streamed, mode, orientation, adobe):
+    # No DCT scale fits a 400x400 'inside' of 1200x900 (it needs 2/3): the decode streams.
+    data = make_jpeg(1200, 900, mode=mode, orientation=orientation, quality=95)
+    if not adobe:
+        data = strip_jpeg_segment(data, 0xEE)
+    asked = [Rendition(400, 400, fit="inside"), Rendition(300, 200, format="png")]
+    images = render_images(data, asked)[2]
+    assert len(streamed) == 1
+    for ours, pillow in zip(images, _pillow_path(data, asked)):
+        assert ours.size == pillow.size and ours.mode == pillow.mode
+        assert psnr(ours, pillow) >= 40, (mode, orientation)
+
+
+def test_requests_a_dct_scale_serves_do_not_stream(streamed):
+    # 150x100 of 1200x900 needs 1/4 of the size (2x margin): the 1/4 DCT scale is exact.
+    render(jpeg(1200, 900), [Rendition(150, 100), Rendition(100, 100, fit="inside")])
+    assert streamed == []
+
+
+def test_a_truncated_jpeg_is_corrupt_when_streamed_too(streamed):
+    data = make_jpeg(1200, 900)
+    with pytest.raises(thumbnail_engine.ImageRejected) as caught:
+        render(data[: len(data) * 2 // 3], [Rendition(400, 400, fit="inside")])
+    assert caught.value.code == "corrupt_image" and len(streamed) == 1
