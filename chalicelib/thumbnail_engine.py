@@ -315,7 +315,10 @@ def _render(data: bytes, requested: tuple[Rendition, ...], max_pixels: int
     analysis = None
     if any(r.fit == "cover" and r.gravity in smartcrop.INTERESTING for r in requested):
         analysis = _preview(src.work, src, ANALYSIS_SIDE)
-    hashed = _preview(analysis, None, PLACEHOLDER_SIDE) if analysis else _preview(src.work, src, PLACEHOLDER_SIDE)
+    if analysis is not None:
+        hashed = _preview(analysis, None, PLACEHOLDER_SIDE)
+    else:
+        hashed = _preview(src.work, src, PLACEHOLDER_SIDE)
     placeholder = thumbhash.encode_base64(hashed.convert("RGBA" if "A" in hashed.mode else "RGB"))
     plans = [_plan(r, src, analysis, resolve_format(r, content_type)) for r in requested]
     return content_type, src.oriented_size, placeholder, _draw(src, plans)
@@ -325,8 +328,9 @@ def _render(data: bytes, requested: tuple[Rendition, ...], max_pixels: int
 class _Source:
     """A decoded, possibly reduced image in stored (un-oriented) orientation.
 
-    Pixel i of `work` covers full-resolution pixels [i*scale, (i+1)*scale): DCT scaling and
-    Image.reduce both keep that exact mapping, so crop geometry stays exact.
+    Pixel i of `work` covers full-resolution pixels [i*scale, (i+1)*scale): DCT scaling,
+    Image.reduce and libvips' reduce (a float scale) all keep that mapping, so crop
+    geometry stays exact.
     """
 
     work: Image.Image  # mode L, RGB, CMYK, La or RGBa
