@@ -15,7 +15,7 @@ Contract (docs/api.md "Renditions" and "Statuses"; decisions and measurements: d
 - JPEG, PNG, WebP or AVIF out (`source`: the upload's own type); alpha kept where the
   format has it, flattened onto the background for JPEG; an embedded ICC profile is
   converted to sRGB; no EXIF/GPS/XMP/comment/ICC in any output;
-- a ThumbHash placeholder of the whole image, from a 32-pixel preview.
+- a ThumbHash placeholder of the whole image, from a 24-pixel preview.
 
 Thread-safe: no module state is mutated, every call works on its own objects. Two
 process-wide library settings are made once, at import: libvips' operation cache is off,
@@ -26,7 +26,7 @@ from __future__ import annotations
 import io
 import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import pyvips
@@ -62,6 +62,16 @@ DRAFT_MARGIN = 2.0
 # The working image (libvips shrink of a PNG, Image.reduce after a JPEG draft) is box-
 # reduced by an integer factor, but not below this multiple of the largest output's scale.
 REDUCE_MARGIN = 2.0
+# A JPEG whose smallest usable DCT scale would still decode more than STREAM_WASTE x the
+# working pixels, and more than STREAM_MIN_PIXELS, is decoded by libvips, streaming into
+# a Lanczos reduction, instead of whole by Pillow: large outputs (1-2K boxes) from large
+# photos, where Pillow's full decode was the engine's peak memory (docs/engine.md).
+STREAM_WASTE = 2.0
+STREAM_MIN_PIXELS = 8_000_000
+# libvips' reduction there is itself a Lanczos filter, so its output needs less margin
+# over the largest output than a DCT-scaled or box-reduced one: at 1.25 every output is
+# >= 50 dB from a full-resolution Lanczos (2.0: >= 53 dB; 1.0: 36 dB) for 26 % less time.
+STREAM_MARGIN = 1.25
 # Per output, Pillow box-reduces the source region by int(ratio / LANCZOS_GAP) before the
 # Lanczos pass (resize's reducing_gap). Measured on the bench set: 1.6 keeps every
 # thumbnail >= 43 dB PSNR vs a full-size Lanczos and halves the time where ratio >= 3.2.
@@ -83,10 +93,11 @@ AVIF_SUBSAMPLING = "4:2:0"
 # add switching there.
 AVIF_THREADS = 1
 
-# The whole image, scaled to fit this square, is what the smart crop judges and the
-# placeholder is computed from (docs/engine.md "Smart crop", "Placeholder").
+# The whole image, scaled to fit these squares, is what the smart crop judges and what the
+# placeholder is computed from (docs/engine.md "Smart crop", "Placeholder": at 24 pixels
+# the ThumbHash costs ~0.2 ms and decodes within ~2/255 of one computed from 100 pixels).
 ANALYSIS_SIDE = 256
-PLACEHOLDER_SIDE = 32
+PLACEHOLDER_SIDE = 24
 
 WHITE = (255, 255, 255)
 
@@ -248,18 +259,19 @@ def render(data: bytes, renditions: Sequence[Rendition] = DEFAULT_RENDITIONS, *,
     """Decode once, make every rendition (in the order asked) and the placeholder.
 
     Raises ImageRejected only (for the upload's bytes); `renditions` are trusted values
-    (validated by the API, renditions.py).
+    (validated by the API, renditions.py). Each output is encoded as soon as it is drawn,
+    so at most the outputs that still share a resample are held as images.
     """
     requested = tuple(renditions)
-    if not requested:
-        raise ValueError("at least one rendition is needed")
-    content_type, size, images, placeholder = _render_images(data, requested, max_pixels)
+    content_type, size, placeholder, drawn = _render(data, requested, max_pixels)
     formats = [resolve_format(r, content_type) for r in requested]
+    encoded: dict[int, tuple[int, int, bytes]] = {}
+    for i, img in drawn:
+        encoded[i] = (img.width, img.height, _encode(img, formats[i], quality_of(requested[i], formats[i])))
     return RenderResult(content_type, size[0], size[1], tuple(
-        Rendered(rendition=r, name=name, width=img.width, height=img.height, format=fmt,
-                 content_type=CONTENT_TYPES[fmt], extension=EXTENSIONS[fmt],
-                 data=_encode(img, fmt, quality_of(r, fmt)))
-        for r, name, fmt, img in zip(requested, names(requested, content_type), formats, images)
+        Rendered(rendition=r, name=name, width=encoded[i][0], height=encoded[i][1], format=formats[i],
+                 content_type=CONTENT_TYPES[formats[i]], extension=EXTENSIONS[formats[i]], data=encoded[i][2])
+        for i, (r, name) in enumerate(zip(requested, names(requested, content_type)))
     ), placeholder)
 
 
@@ -271,12 +283,17 @@ def render_thumbnails(data: bytes, *, max_pixels: int = MAX_PIXELS) -> RenderRes
 def render_images(data: bytes, renditions: Sequence[Rendition] = DEFAULT_RENDITIONS, *,
                   max_pixels: int = MAX_PIXELS) -> tuple[str, tuple[int, int], list[Image.Image]]:
     """The renditions as Pillow images, just before encoding: content type, oriented size."""
-    content_type, size, images, _ = _render_images(data, tuple(renditions), max_pixels)
-    return content_type, size, images
+    requested = tuple(renditions)
+    content_type, size, _, drawn = _render(data, requested, max_pixels)
+    images = dict(drawn)
+    return content_type, size, [images[i] for i in range(len(requested))]
 
 
-def _render_images(data: bytes, requested: tuple[Rendition, ...], max_pixels: int
-                   ) -> tuple[str, tuple[int, int], list[Image.Image], str]:
+def _render(data: bytes, requested: tuple[Rendition, ...], max_pixels: int
+            ) -> tuple[str, tuple[int, int], str, Iterator[tuple[int, Image.Image]]]:
+    """Sniff, check, decode and hash; then the outputs, lazily, as (index, image)."""
+    if not requested:
+        raise ValueError("at least one rendition is needed")
     content_type = sniff_content_type(data[:16])
     if content_type is None:
         raise ImageRejected("unsupported_format", "only PNG and JPEG images are accepted")
@@ -302,24 +319,26 @@ def _render_images(data: bytes, requested: tuple[Rendition, ...], max_pixels: in
     analysis = None
     if any(r.fit == "cover" and r.gravity in smartcrop.INTERESTING for r in requested):
         analysis = _preview(src.work, src, ANALYSIS_SIDE)
-    plans = [_plan(r, src, analysis, resolve_format(r, content_type)) for r in requested]
-    images = _draw(src, plans)
-    hashed = _preview(analysis if analysis is not None else src.work, src if analysis is None else None,
-                      PLACEHOLDER_SIDE)
+    if analysis is not None:
+        hashed = _preview(analysis, None, PLACEHOLDER_SIDE)
+    else:
+        hashed = _preview(src.work, src, PLACEHOLDER_SIDE)
     placeholder = thumbhash.encode_base64(hashed.convert("RGBA" if "A" in hashed.mode else "RGB"))
-    return content_type, src.oriented_size, images, placeholder
+    plans = [_plan(r, src, analysis, resolve_format(r, content_type)) for r in requested]
+    return content_type, src.oriented_size, placeholder, _draw(src, plans)
 
 
 @dataclass(frozen=True)
 class _Source:
     """A decoded, possibly reduced image in stored (un-oriented) orientation.
 
-    Pixel i of `work` covers full-resolution pixels [i*scale, (i+1)*scale): DCT scaling and
-    Image.reduce both keep that exact mapping, so crop geometry stays exact.
+    Pixel i of `work` covers full-resolution pixels [i*scale, (i+1)*scale): DCT scaling,
+    Image.reduce and libvips' reduce (a float scale) all keep that mapping, so crop
+    geometry stays exact.
     """
 
     work: Image.Image  # mode L, RGB, CMYK, La or RGBa
-    scale: int
+    scale: float  # full-resolution pixels per working pixel
     size: tuple[int, int]  # full resolution, stored orientation
     orientation: int
     icc: bytes | None
@@ -352,7 +371,10 @@ def _first_line(exc: Exception) -> str:
 
 def _decode_jpeg(data: bytes, needs: _Needs, limit: int) -> _Source:
     """Pillow, JPEG parser only, decoding at the smallest DCT scale (1/1..1/8) that keeps
-    DRAFT_MARGIN x the largest output scale; no full-size image is built unless needed."""
+    DRAFT_MARGIN x the largest output scale; no full-size image is built unless needed.
+    When no DCT scale comes near what is needed (large outputs: the decode would hold
+    more than STREAM_WASTE x the working pixels, and more than STREAM_MIN_PIXELS), libvips
+    decodes instead, streaming rows into a Lanczos reduction (_decode_jpeg_streamed)."""
     # No `with`: the working image may be `im` itself, and a BytesIO needs no closing.
     im = Image.open(io.BytesIO(data), formats=["JPEG"])
     im.decodermaxblock = JPEG_READ_BLOCK  # not the (large) encoder buffer, see MAXBLOCK above
@@ -363,15 +385,42 @@ def _decode_jpeg(data: bytes, needs: _Needs, limit: int) -> _Source:
     icc, adobe = im.info.get("icc_profile"), "adobe" in im.info
     orientation = _orientation(im)
     scale = 1
-    drafted = im.draft(None, _needed_size(full, full, orientation, needs, DRAFT_MARGIN))
+    need = _needed_size(full, full, orientation, needs, DRAFT_MARGIN)
+    drafted = im.draft(None, need)
     if drafted is not None:
         scale = round(full[0] / drafted[1][2])
+    decoded = im.size[0] * im.size[1]
+    if decoded > STREAM_MIN_PIXELS and decoded > STREAM_WASTE * need[0] * need[1]:
+        target = _needed_size(full, full, orientation, needs, STREAM_MARGIN)
+        return _decode_jpeg_streamed(data, full, scale, target, orientation, icc, adobe)
     im.load()
     work: Image.Image = im if im.mode in ("L", "RGB", "CMYK") else im.convert("RGB")
     factor = _reduce_factor(work.size, full, orientation, needs)
     if factor > 1:
         work = work.reduce(factor)
     return _Source(work, scale * factor, full, orientation, icc, adobe)
+
+
+_JPEG_BANDS = {1: "L", 3: "RGB", 4: "CMYK"}
+
+
+def _decode_jpeg_streamed(data: bytes, full: tuple[int, int], shrink: int, need: tuple[int, int],
+                          orientation: int, icc: bytes | None, adobe: bool) -> _Source:
+    """libvips' JPEG loader at the same DCT scale, its rows streamed through a Lanczos
+    reduction to `need` (STREAM_MARGIN x the largest output): the decoded image never
+    exists whole (Pillow would hold it: 72 MB for 24 MP), like libvips' own thumbnail. Its
+    samples are Pillow's (CMYK included, Adobe-inverted or not), so everything after is
+    the same."""
+    image = pyvips.Image.jpegload_buffer(data, shrink=shrink, access="sequential", fail_on="error")
+    if image.bands not in _JPEG_BANDS or image.format != "uchar":
+        raise ValueError(f"unexpected JPEG decode: {image.bands} bands of {image.format}")
+    # One factor for both axes keeps pixel i covering [i f, (i+1) f) of the loaded image.
+    factor = max(1.0, min(image.width / need[0], image.height / need[1]))
+    if factor > 1:
+        image = image.reduce(factor, factor)
+    mode = _JPEG_BANDS[image.bands]
+    work = Image.frombuffer(mode, (image.width, image.height), image.write_to_memory(), "raw", mode, 0, 1)
+    return _Source(work, shrink * factor, full, orientation, icc, adobe)
 
 
 _PIL_MODE_FOR_BANDS = {1: "L", 2: "La", 3: "RGB", 4: "RGBa"}
@@ -529,37 +578,43 @@ def _rgb(colour: str) -> tuple[int, int, int]:
 # ---------------------------------------------------------------- drawing
 
 
-def _draw(src: _Source, plans: list[_Plan]) -> list[Image.Image]:
+@dataclass
+class _Made:
+    """A resampled region, kept while a later output may be made from it."""
+
+    region: tuple[float, float, float, float]
+    size: tuple[int, int]
+    image: Image.Image
+    finished: Image.Image | None = None
+
+
+def _draw(src: _Source, plans: list[_Plan]) -> Iterator[tuple[int, Image.Image]]:
     """Resample each distinct (region, size) once, largest first; a smaller output of the
     same region is resampled from the larger one (cheaper, 50-55 dB from the direct way);
-    then orient, colour-convert, pad and flatten per rendition."""
-    made: list[tuple[tuple[float, float, float, float], tuple[int, int], Image.Image]] = []
-    by_plan: dict[int, Image.Image] = {}
-    for i in sorted(range(len(plans)), key=lambda i: -plans[i].size[0] * plans[i].size[1]):
+    then orient, colour-convert, pad and flatten per rendition. Yields (index, image) in
+    drawing order and lets go of each resample once no later output can use it."""
+    order = sorted(range(len(plans)), key=lambda i: -plans[i].size[0] * plans[i].size[1])
+    made: list[_Made] = []
+    for n, i in enumerate(order):
         region, size = plans[i].region, plans[i].size
-        same = [(s, img) for r, s, img in made if _same_region(r, region) and s[0] >= size[0] and s[1] >= size[1]]
-        exact = next((img for s, img in same if s == size), None)
-        if exact is not None:
-            by_plan[i] = exact
-            continue
-        if same:
-            img = same[0][1].resize(size, Image.Resampling.LANCZOS)
-        else:
-            w, h = src.work.size  # libvips' shrink rounds the size: clamp to the pixels there are
-            k = src.scale
-            x0, y0, x1, y1 = region
-            box = (min(x0 / k, w), min(y0 / k, h), min(x1 / k, w), min(y1 / k, h))
-            img = src.work.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=LANCZOS_GAP)
-        made.append((region, size, img))
-        by_plan[i] = img
-    finished: dict[int, Image.Image] = {}
-    out = []
-    for i, plan in enumerate(plans):
-        img = by_plan[i]
-        if id(img) not in finished:
-            finished[id(img)] = _finish(img, src)
-        out.append(_prepare(finished[id(img)], plan))
-    return out
+        same = [m for m in made if _same_region(m.region, region) and m.size[0] >= size[0] and m.size[1] >= size[1]]
+        entry = next((m for m in same if m.size == size), None)
+        if entry is None:
+            if same:
+                img = same[0].image.resize(size, Image.Resampling.LANCZOS)
+            else:
+                w, h = src.work.size  # libvips' shrink rounds the size: clamp to the pixels there are
+                k = src.scale
+                x0, y0, x1, y1 = region
+                box = (min(x0 / k, w), min(y0 / k, h), min(x1 / k, w), min(y1 / k, h))
+                img = src.work.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=LANCZOS_GAP)
+            entry = _Made(region, size, img)
+            made.append(entry)
+        if entry.finished is None:
+            entry.finished = _finish(entry.image, src)
+        yield i, _prepare(entry.finished, plans[i])
+        later = [plans[j].region for j in order[n + 1:]]
+        made = [m for m in made if any(_same_region(m.region, r) for r in later)]
 
 
 def _same_region(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
@@ -615,10 +670,11 @@ def _mode_for(mode: str, colour: tuple[int, int, int], *, keep_alpha: bool) -> s
 
 def _preview(img: Image.Image, src: _Source | None, side: int) -> Image.Image:
     """`img` scaled to fit side x side (never enlarged); finished for display when it is
-    still the working image (`src` given)."""
+    still the working image (`src` given). A box reduction by the whole ratio, then
+    bilinear: for judging and hashing, not for showing (half the time of reducing_gap=2)."""
     k = min(1.0, side / max(img.size))
     size = (max(1, round(img.width * k)), max(1, round(img.height * k)))
-    small = img.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0) if size != img.size else img.copy()
+    small = img.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0) if size != img.size else img.copy()
     return _finish(small, src) if src is not None else small
 
 
