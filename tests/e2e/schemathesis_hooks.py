@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import schemathesis
 
-MAX_OUTPUT_PIXELS = 8_000_000  # docs/api.md "Renditions"
-MAX_AVIF_PIXELS = 2_000_000
+MAX_OUTPUT_PIXELS = 16_777_216  # docs/api.md "Renditions"
+MAX_AVIF_PIXELS = 4_194_304
 SOURCE = {"image/jpeg": "jpeg", "image/png": "png"}
 
 

@@ -11,6 +11,7 @@ import requests
 from PIL import Image, ImageStat
 from standardwebhooks import Webhook
 
+from tests.budget import over_avif_budget, over_output_budget
 from tests.conftest import TEST_SECRET
 from tests.e2e.test_cli_upload import thumbgen_upload
 from tests.imagegen import make_jpeg, quadrants
@@ -88,7 +89,8 @@ def test_the_focus_keeps_its_side_of_the_picture(stack, receiver):
 @pytest.mark.parametrize("renditions, field", [
     ([{"width": 400, "height": 300, "fit": "stretch"}], "renditions[0].fit"),
     ([{"width": 400, "height": 300}, {"width": 400, "height": 300, "format": "jpeg"}], "renditions[1]"),
-    ([{"width": 2048, "height": 2048}, {"width": 2048, "height": 2048, "fit": "contain"}], "renditions"),
+    (over_output_budget(), "renditions"),
+    (over_avif_budget(), "renditions"),
 ])
 def test_refusals_over_http(stack, renditions, field):
     with pytest.raises(ApiError) as refused:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from app import app
+from tests.budget import over_avif_budget, over_output_budget
 from chalicelib import paging, upload_request
 from chalicelib.errors import ApiError
 from chalicelib.webhook_urls import UnsafeWebhookUrl, UrlPolicy, check_webhook_url
@@ -208,14 +209,19 @@ WHAT_THE_SCHEMA_CANNOT_SAY = (
     [{"width": 10, "height": 10}, {"width": 10, "height": 10, "fit": "cover"}],
     [{"width": 10, "height": 10, "format": "png"}, {"width": 10, "height": 10}],
     [{"width": 10, "height": 10, "focus": {"x": 0.12345, "y": 0}}, {"width": 10, "height": 10, "focus": {"x": 0.1234, "y": 0}}],
-    [{"width": 2048, "height": 2048, "format": f} for f in ("jpeg", "png")],
-    [{"width": 1500, "height": 1500, "format": "avif"}],
-    [{"width": 1000, "height": 1000, "format": "avif"}, {"width": 1000, "height": 1001, "format": "avif", "quality": 5}],
+    over_output_budget(),
+    over_avif_budget(),
+    [{"width": 2048, "height": 1024, "format": "avif"}, {"width": 2048, "height": 1025, "format": "avif", "quality": 5}],
 )
 
 
 def test_the_schemathesis_hook_brings_valid_requests_within_the_rules_the_schema_cannot_say():
+    from chalicelib import renditions
+    from tests.e2e import schemathesis_hooks
     from tests.e2e.schemathesis_hooks import within_the_rules
+
+    assert (schemathesis_hooks.MAX_OUTPUT_PIXELS, schemathesis_hooks.MAX_AVIF_PIXELS) == \
+        (renditions.MAX_OUTPUT_PIXELS, renditions.MAX_AVIF_PIXELS)
 
     for entries in WHAT_THE_SCHEMA_CANNOT_SAY:
         body = within_the_rules({"contentType": "image/png", "renditions": entries})

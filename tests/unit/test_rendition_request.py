@@ -8,6 +8,7 @@ import pytest
 from chalicelib.config import ConfigError, Settings
 from chalicelib.rendition_request import InvalidRenditions, parse_renditions
 from chalicelib.renditions import DEFAULT_RENDITIONS, MAX_AVIF_PIXELS, MAX_OUTPUT_PIXELS, MAX_SIDE, Rendition
+from tests.budget import BOX, over_avif_budget, over_output_budget
 
 
 def parse(value, content_type="image/jpeg"):
@@ -32,13 +33,11 @@ def test_every_field_is_read_and_normalised():
     assert got == Rendition(800, 600, focus=(0.333, 1.0), format="webp", quality=70, background="#abcdef")
 
 
-def test_the_largest_request_within_the_rules_is_accepted():
-    boxes = [{"width": 1000, "height": 1000, "format": f} for f in ("jpeg", "png", "webp")]
-    boxes += [{"width": 1000, "height": 1000, "quality": 70}]
-    boxes += [{"width": 1000, "height": 1000, "fit": "contain"}, {"width": 1000, "height": 1000, "fit": "inside"},
-              {"width": 1000, "height": 1000, "gravity": "attention"}, {"width": 1000, "height": 1000, "gravity": "entropy"}]
-    assert sum(b["width"] * b["height"] for b in boxes) == MAX_OUTPUT_PIXELS  # exactly the budget
-    assert len(parse(boxes, "image/png")) == 8
+def test_a_request_of_exactly_the_budget_is_accepted():
+    full = over_output_budget()[:-1]  # the budget is a whole number of the largest box
+    assert sum(b["width"] * b["height"] for b in full) == MAX_OUTPUT_PIXELS
+    assert len(parse(full, "image/png")) == len(full)
+    assert len(parse(over_avif_budget()[:-1])) == MAX_AVIF_PIXELS // BOX
 
 
 @pytest.mark.parametrize("value, field", [
@@ -138,21 +137,21 @@ def test_entries_differing_in_any_field_are_not_equal():
 
 
 def test_more_work_than_the_budget_is_refused():
-    side = 2000  # 4,000,000 pixels each
-    assert parse([{"width": side, "height": side}, {"width": side, "height": side, "fit": "contain"}])
-    over = refused([{"width": side, "height": side}, {"width": side, "height": side, "fit": "contain"},
-                    {"width": 1, "height": 1}])
+    over = refused(over_output_budget())
+    assert over.field == "renditions" and f"{MAX_OUTPUT_PIXELS:,}" in str(over)
+    assert "AVIF" not in str(over)
+    over = refused(over_output_budget()[:-1] + [{"width": 1, "height": 1}])  # one pixel more is too many
     assert over.field == "renditions" and f"{MAX_OUTPUT_PIXELS:,}" in str(over)
 
 
 def test_avif_has_a_budget_of_its_own():
-    half = MAX_AVIF_PIXELS // 2
-    assert parse([{"width": 1000, "height": half // 1000, "format": "avif"},
-                  {"width": 1000, "height": half // 1000, "format": "avif", "quality": 40},
-                  {"width": 2000, "height": 1000, "format": "webp"}])
-    over = refused([{"width": 1000, "height": half // 1000, "format": "avif"},
-                    {"width": 1000, "height": half // 1000 + 1, "format": "avif", "quality": 40}])
+    rows = MAX_AVIF_PIXELS // 2 // MAX_SIDE  # two AVIF entries of half the budget each
+    halves = [{"width": MAX_SIDE, "height": rows, "format": "avif"},
+              {"width": MAX_SIDE, "height": rows, "format": "avif", "quality": 40}]
+    assert parse(halves + [{"width": MAX_SIDE, "height": MAX_SIDE, "format": "webp"}])
+    over = refused([halves[0], {**halves[1], "height": rows + 1}])
     assert over.field == "renditions" and "AVIF" in str(over) and f"{MAX_AVIF_PIXELS:,}" in str(over)
+    assert "AVIF" in str(refused(over_avif_budget()))
 
 
 def test_the_stage_default_is_the_three_sizes_and_can_be_set():
@@ -168,7 +167,7 @@ def test_the_stage_default_is_the_three_sizes_and_can_be_set():
     ('[{"width": 10, "height": 10, "fit": "fill"}]', "DEFAULT_RENDITIONS[0].fit"),
     # equal for a JPEG upload (source is jpeg), so refused for the stage, which serves both types
     ('[{"width": 10, "height": 10}, {"width": 10, "height": 10, "format": "jpeg"}]', "DEFAULT_RENDITIONS[1]"),
-    ('[{"width": 2048, "height": 2048, "format": "avif"}]', "DEFAULT_RENDITIONS"),
+    (json.dumps(over_output_budget()), "DEFAULT_RENDITIONS"),
 ])
 def test_a_bad_default_stops_the_stage_naming_the_setting_and_the_field(text, names):
     with pytest.raises(ConfigError) as bad:

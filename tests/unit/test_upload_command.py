@@ -13,6 +13,8 @@ from tests.unit.localapi import GOOD_TOKEN, LocalApi
 from thumbgen.cli import main
 from thumbgen.client import MAX_UPLOAD_BYTES
 from thumbgen.stack import free_port
+from chalicelib.renditions import MAX_OUTPUT_PIXELS
+from tests.budget import over_output_budget, specs
 from thumbgen.rendition_arg import parse_rendition
 from thumbgen.upload import output_dirs, upload_command
 
@@ -137,7 +139,7 @@ def test_renditions_are_asked_for_and_saved_under_their_names(api, tmp_path):
 @pytest.mark.parametrize("specs, message", [
     (["400x300", "400x300"], "--rendition[1] asks for the same thumbnail as --rendition[0]"),
     ([f"{n}x{n}" for n in range(1, 10)], "--rendition has 9 entries"),
-    (["2048x2048", "2048x2048,fit=contain"], "the limit is 8,000,000"),
+    (specs(over_output_budget()), f"the limit is {MAX_OUTPUT_PIXELS:,}"),
 ])
 def test_renditions_the_api_would_refuse_exit_2_before_anything_is_sent(api, tmp_path, specs, message):
     code, out, err = run([sized(tmp_path / "a.png", 100)], api.url, renditions=[parse_rendition(s) for s in specs])
