@@ -173,3 +173,15 @@ def test_a_bad_default_stops_the_stage_naming_the_setting_and_the_field(text, na
     with pytest.raises(ConfigError) as bad:
         Settings.from_env({"DEFAULT_RENDITIONS": text})
     assert str(bad.value).startswith("DEFAULT_RENDITIONS=") and f": {names}" in str(bad.value)
+
+
+def test_the_contract_states_the_servers_own_budget_and_default_qualities():
+    from pathlib import Path
+
+    from chalicelib.renditions import DEFAULT_QUALITY
+
+    api = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    section = api[api.index("## Renditions"):api.index("## Limits")]
+    assert f"above {MAX_OUTPUT_PIXELS:,} (`MAX_OUTPUT_PIXELS`" in section
+    assert f"above {MAX_AVIF_PIXELS:,} (`MAX_AVIF_PIXELS`" in section
+    assert f"JPEG {DEFAULT_QUALITY['jpeg']}, WebP {DEFAULT_QUALITY['webp']}, AVIF {DEFAULT_QUALITY['avif']}" in section
