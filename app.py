@@ -64,7 +64,7 @@ def _caller() -> Caller:
     except KeysUnavailable as why:
         log.error("auth.keys_unavailable", extra={"fields": {"reason": str(why)}})
         raise ApiError(503, "unavailable", "sign-in cannot be checked right now; try again",
-                       headers={"Retry-After": "5"}) from None
+                       headers={"Retry-After": str(why.retry_after)}) from None
 
 
 def _authenticated(handler):

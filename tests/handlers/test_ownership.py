@@ -353,3 +353,5 @@ def test_unreachable_signing_keys_answer_503_as_openapi_documents(make_client):
     for name, header in spec["components"]["responses"][documented]["headers"].items():
         assert not header.get("required") or name in response.headers
     assert int(response.headers["Retry-After"]) >= 1
+    again = client.http.get("/images")  # the failed fetch did not count: still no verdict
+    assert again.status_code == 503 and body_of(again)["error"]["code"] == "unavailable"
