@@ -159,7 +159,8 @@ def redeliver_webhook(caller: Caller, image_id):
     return _json(202, service.image_api().redeliver_webhook(caller.sub, image_id))
 
 
-@app.on_sqs_message(queue=config.UPLOAD_QUEUE_NAME, batch_size=1)
+@app.on_sqs_message(queue=config.UPLOAD_QUEUE_NAME, batch_size=1,
+                    maximum_concurrency=config.RESIZE_MAX_CONCURRENCY)
 @_invocation
 def resize_upload(event):
     """An upload arrived (S3's notification) or was declared complete: make the thumbnails,
@@ -177,7 +178,8 @@ def resize_upload(event):
                 service.start_resize(key, delay=held.retry_in)
 
 
-@app.on_sqs_message(queue=config.UPLOAD_DLQ_NAME, batch_size=1)
+@app.on_sqs_message(queue=config.UPLOAD_DLQ_NAME, batch_size=1,
+                    maximum_concurrency=config.DEAD_UPLOADS_MAX_CONCURRENCY)
 @_invocation
 def fail_dead_uploads(event):
     """Uploads the queue gave up on: their images end failed / internal_error."""
@@ -196,7 +198,9 @@ def sweep_stuck_images(event):
     service.sweeper().sweep()
 
 
-@app.on_dynamodb_record(stream_arn=config.STREAM_ARN, batch_size=100, starting_position="LATEST")
+# TRIM_HORIZON: a mapping being created starts at the oldest record of the stream (24 h),
+# so the items written while it is being enabled are not skipped (quota slots, webhooks).
+@app.on_dynamodb_record(stream_arn=config.STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON")
 @_invocation
 def on_image_change(event):
     """Items leaving pending_upload free a quota slot; items entering completed/failed queue
@@ -213,7 +217,8 @@ def on_image_change(event):
     service.delivery().on_changes(changes)
 
 
-@app.on_sqs_message(queue=config.DELIVERY_QUEUE_NAME, batch_size=1)
+@app.on_sqs_message(queue=config.DELIVERY_QUEUE_NAME, batch_size=1,
+                    maximum_concurrency=config.WEBHOOK_MAX_CONCURRENCY)
 @_invocation
 def deliver_webhook(event):
     """One queued webhook attempt; a receiver's failure schedules the next, never raises."""
