@@ -99,16 +99,24 @@ class RecordStore:
         records = [r for r in items if r is not None]
         return records[:limit], len(records) > limit
 
-    def processing_since_before(self, before_iso: str, limit: int = 100) -> list[str]:
-        """Ids of images processing since before `before_iso` (the sparse index)."""
-        response = self._table.query(
-            IndexName=PROCESSING_INDEX,
-            KeyConditionExpression=f"#{Item.ACTIVE_STATE} = :processing AND #{Item.PROCESSING_STARTED_AT} < :before",
-            ExpressionAttributeNames=_names(Item.ACTIVE_STATE, Item.PROCESSING_STARTED_AT),
-            ExpressionAttributeValues={":processing": str(ImageStatus.PROCESSING), ":before": before_iso},
-            Limit=limit,
-        )
-        return [str(item[Item.ID]) for item in response.get("Items", [])]
+    def processing_since_before(self, before_iso: str, page_size: int = 100) -> list[str]:
+        """Ids of every image processing since before `before_iso` (the sparse index), read
+        page by page: all of them, however many, before any is changed."""
+        query: dict[str, Any] = {
+            "IndexName": PROCESSING_INDEX,
+            "KeyConditionExpression":
+                f"#{Item.ACTIVE_STATE} = :processing AND #{Item.PROCESSING_STARTED_AT} < :before",
+            "ExpressionAttributeNames": _names(Item.ACTIVE_STATE, Item.PROCESSING_STARTED_AT),
+            "ExpressionAttributeValues": {":processing": str(ImageStatus.PROCESSING), ":before": before_iso},
+            "Limit": page_size,
+        }
+        ids: list[str] = []
+        while True:
+            response = self._table.query(**query)
+            ids.extend(str(item[Item.ID]) for item in response.get("Items", []))
+            if not response.get("LastEvaluatedKey"):
+                return ids
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     # --- writes -------------------------------------------------------------------------
 
@@ -252,11 +260,18 @@ class RecordStore:
 
     def finish_unfinished(self, seen: ImageRecord, outcome: Outcome, finished_iso: str,
                           webhook: WebhookState | None) -> tuple[ImageRecord | None, ImageRecord | None]:
-        """Give up on an image still as it was seen (same status, same updatedAt): for the
-        dead-letter consumer and the sweeper, which act on images no worker finished."""
-        return self._finish(seen.id, outcome, finished_iso, webhook,
-                            f"#{Item.STATUS} = :seen_status AND #{Item.UPDATED_AT} = :seen_updated",
-                            {":seen_status": str(seen.status), ":seen_updated": seen.updated_at}, ())
+        """Give up on an image still as it was seen (same status, updatedAt and claim): for
+        the dead-letter consumer and the sweeper, which act on images no worker finished.
+        A worker's claim in between changes processingStartedAt, and the write is refused."""
+        condition = f"#{Item.STATUS} = :seen_status AND #{Item.UPDATED_AT} = :seen_updated AND "
+        values: dict[str, Any] = {":seen_status": str(seen.status), ":seen_updated": seen.updated_at}
+        if seen.processing_started_at is None:
+            condition += f"attribute_not_exists(#{Item.PROCESSING_STARTED_AT})"
+        else:
+            condition += f"#{Item.PROCESSING_STARTED_AT} = :seen_claim"
+            values[":seen_claim"] = seen.processing_started_at
+        return self._finish(seen.id, outcome, finished_iso, webhook, condition, values,
+                            (Item.PROCESSING_STARTED_AT,))
 
     def _finish(self, image_id: str, outcome: Outcome, finished_iso: str, webhook: WebhookState | None,
                 condition: str, values: dict[str, Any],

@@ -150,11 +150,20 @@ class Resizer:
                    status=str(seen.status))
         return "lost"
 
-    def give_up(self, image_id: str, message: str) -> str:
-        """End an image no worker finished as failed / internal_error (dead letters, sweeper)."""
+    def give_up(self, image_id: str, message: str, claimed_before: str | None = None) -> str:
+        """End an image no worker finished as failed / internal_error (dead letters, sweeper).
+
+        With `claimed_before` (the sweeper), only an image still processing under a claim
+        made before that time: one a worker has claimed since the sweeper's query is left
+        to it. The write is conditional on the claim this read saw."""
         seen = self.records.get(image_id)
         if seen is None or seen.is_final:
             return "nothing_to_do"
+        if claimed_before is not None and not (
+                seen.status == ImageStatus.PROCESSING and seen.processing_started_at
+                and seen.processing_started_at < claimed_before):
+            logs.event(log, "resize.not_stuck", imageId=image_id, outcome="skipped", status=str(seen.status))
+            return "not_stuck"
         finished = record.iso(self.now())
         webhook = None
         if seen.webhook_url:
