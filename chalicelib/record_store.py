@@ -146,19 +146,31 @@ class RecordStore:
         self._table.put_item(Item=record.to_item(), ConditionExpression=f"attribute_not_exists(#{Item.ID})",
                              ExpressionAttributeNames=_names(Item.ID))
 
-    def delete_owned(self, image_id: str, owner: str) -> ImageRecord | None:
-        """Remove the owner's image; the removed record, or None (unknown or not theirs)."""
+    def mark_deleting(self, image_id: str, owner: str, now_iso: str) -> ImageRecord | None:
+        """The first step of a DELETE: the owner's image, marked so that no resize may claim
+        it or write its outcome any more (a second mark keeps the first time); None when
+        unknown or not theirs. The record stays until its objects are gone."""
+        applied, item = self._write(
+            image_id, f"SET #{Item.DELETING_AT} = if_not_exists(#{Item.DELETING_AT}, :now)",
+            f"#{Item.OWNER} = :owner", {":now": now_iso, ":owner": owner}, _names(Item.DELETING_AT, Item.OWNER),
+        )
+        return image_of(item) if applied else None
+
+    def delete_marked(self, image_id: str, owner: str) -> bool:
+        """The last step of a DELETE, once the objects are gone: remove the marked record.
+        False when it is already gone (a concurrent DELETE finished first)."""
         try:
-            response = self._table.delete_item(
-                Key={Item.ID: image_id}, ConditionExpression=f"#{Item.OWNER} = :owner",
-                ExpressionAttributeNames=_names(Item.OWNER), ExpressionAttributeValues={":owner": owner},
-                ReturnValues="ALL_OLD",
+            self._table.delete_item(
+                Key={Item.ID: image_id},
+                ConditionExpression=f"#{Item.OWNER} = :owner AND attribute_exists(#{Item.DELETING_AT})",
+                ExpressionAttributeNames=_names(Item.OWNER, Item.DELETING_AT),
+                ExpressionAttributeValues={":owner": owner},
             )
         except ClientError as exc:
             if _is_condition_failure(exc):
-                return None
+                return False
             raise
-        return image_of(plain_values(response.get("Attributes") or {}))
+        return True
 
     # --- pending-upload quota -----------------------------------------------------------
 
@@ -225,13 +237,13 @@ class RecordStore:
         `activeState` puts the item in the sparse processing-started index the sweeper reads.
         """
         names = _names(Item.ID, Item.STATUS, Item.PROCESSING_STARTED_AT, Item.UPDATED_AT, Item.ACTIVE_STATE,
-                       Item.PROCESSING_TRIES, Item.EXPIRES_AT_EPOCH)
+                       Item.PROCESSING_TRIES, Item.EXPIRES_AT_EPOCH, Item.DELETING_AT)
         return self._transition(
             image_id,
             f"SET #{Item.STATUS} = :processing, #{Item.PROCESSING_STARTED_AT} = :now, #{Item.UPDATED_AT} = :now, "
             f"#{Item.ACTIVE_STATE} = :processing ADD #{Item.PROCESSING_TRIES} :one REMOVE #{Item.EXPIRES_AT_EPOCH}",
-            f"attribute_exists(#{Item.ID}) AND (#{Item.STATUS} = :pending OR "
-            f"(#{Item.STATUS} = :processing AND #{Item.PROCESSING_STARTED_AT} < :stale))",
+            f"attribute_exists(#{Item.ID}) AND attribute_not_exists(#{Item.DELETING_AT}) AND "
+            f"(#{Item.STATUS} = :pending OR (#{Item.STATUS} = :processing AND #{Item.PROCESSING_STARTED_AT} < :stale))",
             {":processing": str(ImageStatus.PROCESSING), ":pending": str(ImageStatus.PENDING_UPLOAD),
              ":now": now_iso, ":stale": stale_before_iso, ":one": 1},
             names,
@@ -280,9 +292,10 @@ class RecordStore:
         if webhook is not None:
             fields[Item.WEBHOOK] = webhook.to_item()
         sets = ", ".join(f"#{name} = :{name}" for name in fields)
-        names = _names(*fields, Item.ACTIVE_STATE, Item.STATUS, Item.UPDATED_AT, *condition_names)
+        names = _names(*fields, Item.ACTIVE_STATE, Item.STATUS, Item.UPDATED_AT, Item.DELETING_AT, *condition_names)
         values = {**values, **{f":{name}": value for name, value in fields.items()}}
-        return self._transition(image_id, f"SET {sets} REMOVE #{Item.ACTIVE_STATE}", condition, values, names)
+        return self._transition(image_id, f"SET {sets} REMOVE #{Item.ACTIVE_STATE}",
+                                f"attribute_not_exists(#{Item.DELETING_AT}) AND {condition}", values, names)
 
     # --- webhook delivery (the rules: webhook_state.py) ---------------------------------
 

@@ -230,6 +230,40 @@ def test_delete_removes_the_record_and_every_object(client, aws):
     assert client.http.delete(f"/images/{image_id}").status_code == 404
 
 
+@pytest.mark.parametrize("failure", ["s3-error", "key-refused"])
+def test_a_delete_stopped_by_s3_says_so_and_the_next_delete_finishes_it(client, aws, failure):
+    """Never "gone" (204, then 404) while bytes remain: a DELETE whose objects S3 would not
+    delete answers 503, the image is still there, and DELETE again removes everything."""
+    from botocore.stub import Stubber
+
+    from chalicelib import aws as lazy_aws
+
+    image_id = create(client)["id"]
+    put_upload(aws, image_id, make_jpeg(800, 600))
+    client.lambda_.invoke("resize_upload", upload_event(aws.bucket, f"uploads/{image_id}"))
+    s3 = boto3.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=aws.bucket)["Contents"]]
+    assert len(keys) == 4
+    with Stubber(lazy_aws.client("s3")) as s3_trouble:  # the API's own S3 client
+        s3_trouble.add_response("list_objects_v2", {"Contents": [{"Key": k} for k in keys if k.startswith("thumb")],
+                                                    "KeyCount": 3, "IsTruncated": False})
+        if failure == "s3-error":
+            s3_trouble.add_client_error("delete_objects", "InternalError", http_status_code=500)
+        else:
+            s3_trouble.add_response("delete_objects", {"Errors": [{"Key": keys[0], "Code": "AccessDenied"}]})
+        stopped = client.http.delete(f"/images/{image_id}")
+    assert stopped.status_code == 503 and body_of(stopped)["error"]["code"] == "unavailable"
+    assert int(stopped.headers["Retry-After"]) >= 1
+    assert s3.list_objects_v2(Bucket=aws.bucket)["KeyCount"] == 4
+    shown = client.http.get(f"/images/{image_id}")
+    assert shown.status_code == 200 and body_of(shown)["status"] == "completed"  # not told "gone"
+    assert client.as_user("bob").http.delete(f"/images/{image_id}").status_code == 404  # still only hers
+    assert client.http.delete(f"/images/{image_id}").status_code == 204
+    assert s3.list_objects_v2(Bucket=aws.bucket)["KeyCount"] == 0
+    assert client.http.get(f"/images/{image_id}").status_code == 404
+    assert client.http.delete(f"/images/{image_id}").status_code == 404
+
+
 def test_pending_uploads_are_limited_per_user(make_client, aws):
     client = make_client(MAX_PENDING_UPLOADS="3")
     for _ in range(3):

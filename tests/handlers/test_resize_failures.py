@@ -151,6 +151,45 @@ def test_a_resize_finishing_after_a_delete_cleans_up_after_itself(aws):
     assert set(storage.written) < set(keys) and "uploads/img-6" in keys and prefix == "thumbnails/img-6/"
 
 
+def test_a_resize_finishing_while_a_delete_is_under_way_cleans_up_after_itself(aws):
+    """The DELETE has marked the record and is deleting the objects: the resize's outcome is
+    refused (the image is not brought back as completed) and it removes what it wrote."""
+    table = boto3.resource("dynamodb").Table(aws.table)
+    records = RecordStore(table)
+    pending_item(table, "img-8")
+    storage = GoodStorage()
+
+    def delete_begins(point, image_id):
+        if point == "before_outcome":
+            assert records.mark_deleting(image_id, "alice-sub", "2026-01-01T00:00:00.000Z") is not None
+
+    processor = Resizer(records, storage, Settings.from_env({}), checkpoint=delete_begins)
+    with running_as("resize_upload", stage_environment(aws)):
+        assert processor.process("uploads/img-8") == "deleted"
+    item = table.get_item(Key={"id": "img-8"})["Item"]
+    assert item["status"] == "processing" and "thumbnails" not in item
+    [(keys, prefix)] = storage.deleted
+    assert set(storage.written) < set(keys) and prefix == "thumbnails/img-8/"
+
+
+def test_an_image_being_deleted_is_never_claimed_and_its_bytes_are_removed(aws):
+    table = boto3.resource("dynamodb").Table(aws.table)
+    records = RecordStore(table)
+    pending_item(table, "img-9")
+    assert records.mark_deleting("img-9", "bob-sub", "2026-01-01T00:00:00.000Z") is None  # not bob's
+    assert records.mark_deleting("img-9", "alice-sub", "2026-01-01T00:00:00.000Z").deleting_at
+    assert records.mark_deleting("img-9", "alice-sub", "2026-01-01T00:05:00.000Z").deleting_at \
+        == "2026-01-01T00:00:00.000Z"  # a retried DELETE keeps the first mark
+    storage = GoodStorage()
+    processor = Resizer(records, storage, Settings.from_env({}))
+    with running_as("resize_upload", stage_environment(aws)):
+        assert processor.process("uploads/img-9") == "orphan"
+    assert storage.written == [] and storage.deleted == [(["uploads/img-9"], "thumbnails/img-9/")]
+    assert table.get_item(Key={"id": "img-9"})["Item"]["status"] == "pending_upload"
+    with running_as("fail_dead_uploads", stage_environment(aws)):
+        assert processor.give_up("img-9", "gave up") == "nothing_to_do"
+
+
 @pytest.mark.parametrize("status", ["pending_upload", "processing"])
 def test_giving_up_fails_an_unfinished_image_with_its_webhook(aws, status):
     table = boto3.resource("dynamodb").Table(aws.table)
