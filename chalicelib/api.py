@@ -47,6 +47,7 @@ class ImageApi:
     settings: Settings
     redeliver: Callable[[str, int], tuple[WebhookState | None, ImageRecord | None]]
     start_resize: Callable[[str], None]
+    cursor_key: Callable[[], bytes]  # the stage's cursor key, read when a list first needs it
     now: Callable[[], Any] = record.utc_now
 
     def create(self, owner: str, request: UploadRequest) -> dict[str, Any]:
@@ -94,13 +95,13 @@ class ImageApi:
         return self.view(self.owned(owner, image_id))
 
     def list(self, owner: str, limit: int, cursor: str | None) -> dict[str, Any]:
-        after = paging.decode_cursor(owner, cursor) if cursor else None
+        after = paging.decode_cursor(self.cursor_key(), owner, cursor) if cursor else None
         page, more = self.records.list_owned(owner, limit, after)
         last = page[-1] if page else None
+        position = {"id": last.id, "createdAt": last.created_at} if more and last else None
         return {
             "images": [self.view(image) for image in page],
-            "nextCursor": paging.encode_cursor(owner, {"id": last.id, "createdAt": last.created_at})
-            if more and last else None,
+            "nextCursor": paging.encode_cursor(self.cursor_key(), owner, position) if position else None,
         }
 
     def delete(self, owner: str, image_id: str) -> None:

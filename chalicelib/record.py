@@ -84,6 +84,15 @@ class Quota:
     PENDING = "pendingIds"
 
 
+class StageKey:
+    """A secret of the whole stage, made on first use and kept in the same table:
+    `stagekey#<name>` holding 32 random bytes (no owner, no status: never an image)."""
+
+    PREFIX = "stagekey#"
+    SECRET = "secret"
+    CURSOR = "cursor"  # signs GET /images cursors (paging.py)
+
+
 # Secondary indexes of the table (infra/thumbgen.yaml, thumbgen/resources.py).
 OWNER_INDEX = "owner-created"  # (owner, createdAt): GET /images
 PROCESSING_INDEX = "processing-started"  # (activeState, processingStartedAt): the sweeper
@@ -136,6 +145,10 @@ def webhook_id(image_id: str, status: str) -> str:
 
 def quota_key(owner: str) -> str:
     return f"{Quota.PREFIX}{owner}"
+
+
+def stage_key_id(name: str) -> str:
+    return f"{StageKey.PREFIX}{name}"
 
 
 # --- typed views of the item ------------------------------------------------------------

@@ -9,6 +9,7 @@ record.py's constants, as `#<name>` placeholders.
 """
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Mapping
@@ -17,7 +18,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from chalicelib.record import (OWNER_INDEX, PROCESSING_INDEX, DeliveryStatus, Hook, ImageRecord, ImageStatus,
-                               Item, Outcome, Quota, WebhookState, image_of, quota_key)
+                               Item, Outcome, Quota, StageKey, WebhookState, image_of, quota_key, stage_key_id)
 
 _deserializer = TypeDeserializer()
 
@@ -171,6 +172,24 @@ class RecordStore:
                 return False
             raise
         return True
+
+    # --- stage keys ---------------------------------------------------------------------
+
+    def stage_key(self, name: str) -> bytes:
+        """The stage's secret `name`: made (32 random bytes) and stored on first use. Two
+        first uses at once agree: only one put succeeds, the other reads what it stored."""
+        key = {Item.ID: stage_key_id(name)}
+        item = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
+        if item is None:
+            try:
+                self._table.put_item(Item={**key, StageKey.SECRET: secrets.token_bytes(32)},
+                                     ConditionExpression=f"attribute_not_exists(#{Item.ID})",
+                                     ExpressionAttributeNames=_names(Item.ID))
+            except ClientError as exc:
+                if not _is_condition_failure(exc):
+                    raise
+            item = self._table.get_item(Key=key, ConsistentRead=True)["Item"]
+        return bytes(item[StageKey.SECRET])
 
     # --- pending-upload quota -----------------------------------------------------------
 

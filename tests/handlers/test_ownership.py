@@ -185,6 +185,32 @@ def test_a_cursor_is_bound_to_its_user(client):
     assert all(image["id"] != "" for image in first["images"]) and len(first["images"]) == 1
 
 
+def test_cursors_are_signed_with_the_stages_own_key_which_never_leaves_the_table(client, aws, tokens, capsys):
+    import hashlib
+
+    from chalicelib import service
+
+    _, middle, newest = (create(client, filename=f"a{i}.jpg")["id"] for i in range(3))
+    first = body_of(client.http.get("/images?limit=1"))
+    assert [i["id"] for i in first["images"]] == [newest]
+    [key_item] = [i for i in boto3.resource("dynamodb").Table(aws.table).scan()["Items"]
+                  if i["id"].startswith("stagekey#")]
+    secret = bytes(key_item["secret"].value)
+    assert key_item["id"] == "stagekey#cursor" and len(secret) == 32
+    # A cursor made the old way (a plain hash of the owner) for alice, naming her middle image:
+    sub = sub_of(tokens("alice"))
+    forged = base64.urlsafe_b64encode(json.dumps({
+        "o": hashlib.sha256(f"thumbgen-cursor:{sub}".encode()).hexdigest()[:16], "i": middle,
+        "c": body_of(client.http.get(f"/images/{middle}"))["metadata"]["createdAt"]}).encode()).decode().rstrip("=")
+    assert body_of(client.http.get(f"/images?limit=1&cursor={forged}")) == first  # the first page again
+    service.reset()  # another container: the same key, read from the table
+    second = body_of(client.http.get(f"/images?limit=1&cursor={first['nextCursor']}"))
+    assert [i["id"] for i in second["images"]] == [middle]
+    shown = capsys.readouterr().out + json.dumps([first, second])
+    assert all(form not in shown for form in (secret.hex(), base64.b64encode(secret).decode(),
+                                              base64.urlsafe_b64encode(secret).decode().rstrip("=")))
+
+
 def test_a_cursor_the_schema_allows_but_not_made_for_the_caller_starts_over_others_are_400(client):
     """openapi.yaml: cursor is up to 512 of [A-Za-z0-9_-]; a well-formed one not made for the
     caller names no position of theirs (the first page), anything else is malformed."""
