@@ -8,7 +8,7 @@ import os
 from boto3.dynamodb.types import TypeDeserializer
 from chalice import Chalice, Rate, Response
 
-from chalicelib import config, logs, paging, service, upload_events, webpage
+from chalicelib import config, framework_errors, logs, paging, service, upload_events, webpage
 from chalicelib.auth import Caller, KeysUnavailable, Unauthorized, bearer_token
 from chalicelib.delivery_queue import DeliveryTask
 from chalicelib.errors import ApiError
@@ -20,6 +20,8 @@ from chalicelib.upload_request import parse_upload_request
 app = Chalice(app_name="thumbgen")
 # Browser apps on any origin may call the API: it uses bearer tokens, never cookies.
 app.api.cors = True
+# Chalice's own refusals (415, 405, 500) in our error shape, like every other refusal.
+app.register_middleware(framework_errors.in_our_shape, "http")
 log = logs.get("app")
 _deserializer = TypeDeserializer()
 
