@@ -210,3 +210,12 @@ STREAM_ARN = os.environ.get("TABLE_STREAM_ARN") or PLACEHOLDER_STREAM_ARN
 DELIVERY_QUEUE_NAME = os.environ.get("WEBHOOK_QUEUE_NAME", "thumbgen-webhooks")
 UPLOAD_QUEUE_NAME = os.environ.get("UPLOAD_QUEUE_NAME", "thumbgen-uploads")
 UPLOAD_DLQ_NAME = os.environ.get("UPLOAD_DLQ_NAME", "thumbgen-uploads-dlq")
+
+# MaximumConcurrency of the SQS mappings (docs/deploy.md, "Function sizes"): Lambda's
+# poller never invokes a function more often at once than this, so the mapping itself
+# cannot get it throttled -- a throttled invocation hands its message back and uses up one
+# of the upload's 4 receives. Together 8: a new account may have only 10 concurrent
+# executions, and the API, the stream and the sweep need the rest.
+RESIZE_MAX_CONCURRENCY = 4
+DEAD_UPLOADS_MAX_CONCURRENCY = 2  # Lambda's minimum
+WEBHOOK_MAX_CONCURRENCY = 2

@@ -66,6 +66,7 @@ class Item:
     PLACEHOLDER = "placeholder"  # the ThumbHash (base64) of a completed image
     ERROR = "error"
     WEBHOOK = "webhook"
+    DELETING_AT = "deletingAt"  # a DELETE began: no claim or outcome may be written any more
 
 
 class Hook:
@@ -104,6 +105,15 @@ class Quota:
 
     PREFIX = "quota#"
     PENDING = "pendingIds"
+
+
+class StageKey:
+    """A secret of the whole stage, made on first use and kept in the same table:
+    `stagekey#<name>` holding 32 random bytes (no owner, no status: never an image)."""
+
+    PREFIX = "stagekey#"
+    SECRET = "secret"
+    CURSOR = "cursor"  # signs GET /images cursors (paging.py)
 
 
 # Secondary indexes of the table (infra/thumbgen.yaml, thumbgen/resources.py).
@@ -159,6 +169,10 @@ def webhook_id(image_id: str, status: str) -> str:
 
 def quota_key(owner: str) -> str:
     return f"{Quota.PREFIX}{owner}"
+
+
+def stage_key_id(name: str) -> str:
+    return f"{StageKey.PREFIX}{name}"
 
 
 # --- typed views of the item ------------------------------------------------------------
@@ -272,6 +286,7 @@ class ImageRecord:
     placeholder: str | None = None
     error: Mapping[str, str] | None = None
     webhook: WebhookState | None = None
+    deleting_at: str | None = None
 
     @property
     def is_final(self) -> bool:
@@ -314,6 +329,7 @@ class ImageRecord:
             placeholder=item.get(Item.PLACEHOLDER),
             error=item.get(Item.ERROR),
             webhook=WebhookState.from_item(webhook) if isinstance(webhook, Mapping) and webhook else None,
+            deleting_at=item.get(Item.DELETING_AT),
         )
 
     def to_item(self) -> dict[str, Any]:
@@ -332,6 +348,7 @@ class ImageRecord:
             Item.PLACEHOLDER: self.placeholder,
             Item.ERROR: dict(self.error) if self.error else None,
             Item.WEBHOOK: self.webhook.to_item() if self.webhook else None,
+            Item.DELETING_AT: self.deleting_at,
         })
 
 

@@ -15,6 +15,7 @@ from chalicelib.config import Settings, settings
 from chalicelib.webhook_delivery import WebhookDelivery
 from chalicelib.resize import Resizer
 from chalicelib.delivery_queue import DeliveryQueue
+from chalicelib.record import StageKey
 from chalicelib.record_store import RecordStore
 from chalicelib.storage import ImageStorage, require_conditional_put
 from chalicelib.sweeper import Sweeper
@@ -109,7 +110,13 @@ def image_api() -> ImageApi:
         records=records(), storage=storage(), settings=current_settings(),
         redeliver=lambda image_id, max_round: delivery().redeliver(image_id, max_round),
         start_resize=start_resize,
+        cursor_key=cursor_key,
     ))
+
+
+def cursor_key() -> bytes:
+    """The stage's cursor key, read (or made) once per process."""
+    return _cached("cursor_key", lambda: records().stage_key(StageKey.CURSOR))
 
 
 def verifier() -> TokenVerifier:

@@ -9,6 +9,7 @@ import sys
 from chalicelib.config import ConfigError
 from thumbgen.embedded_aws import wait_for_shutdown
 from thumbgen.stack import DEMO_USER, LocalStack, PortInUse, new_webhook_secret
+from thumbgen.users import validity
 
 
 def run_forever(aws_port: int | None = None, api_port: int | None = None) -> int:
@@ -48,12 +49,14 @@ def _interrupt(*_: object) -> None:
 
 
 def _serve(stack: LocalStack) -> None:
+    token = stack.demo_token()
+    token_label = f"  token ({validity(token)}):".ljust(18)
     print(f"thumbgen is running\n"
           f"  API:            {stack.api_url}\n"
           f"  embedded AWS:   {stack.aws_url} (S3, SQS, Cognito), {stack.tables_url} (DynamoDB + streams)\n"
           f"  WEBHOOK_SECRET={stack.webhook_secret}\n"
           f"  demo user:      {DEMO_USER} / {stack.demo_password}\n"
-          f"  token (1 h):    {stack.demo_token()}\n"
+          f"{token_label}{token}\n"
           f"  another token:  .venv/bin/thumbgen token [--user NAME]\n"
           f"Ctrl-C to stop.", flush=True)
     wait_for_shutdown()
