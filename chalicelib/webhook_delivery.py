@@ -20,6 +20,7 @@ from chalicelib.record import DeliveryStatus, ImageRecord, WebhookState
 from chalicelib.record_store import RecordStore
 from chalicelib.storage import ImageStorage
 from chalicelib.webhook_events import build_event, encode_event, sign, utc_from_epoch
+from chalicelib.webhook_secrets import WebhookSecrets
 from chalicelib.webhook_sender import AttemptResult, Sender
 
 log = logs.get("delivery")
@@ -34,6 +35,7 @@ class WebhookDelivery:
     sender: Sender
     storage: ImageStorage
     settings: Settings
+    secrets: WebhookSecrets
     clock: Callable[[], float] = time.time
 
     def _iso(self, epoch: float) -> str:
@@ -70,13 +72,19 @@ class WebhookDelivery:
         self.queue.enqueue(task, delay=self.lease + 1 if wait else 0)
         return True
 
-    def send_claimed(self, claimed: ImageRecord) -> str:
-        """Send the attempt the outcome's write claimed (the resize's own first attempt)."""
+    def signing_secrets(self, owner: str) -> tuple[str, ...]:
+        """The owner's secrets valid now: read for every attempt, so each is signed with
+        the secrets as they are when it is sent (made on first use)."""
+        return self.secrets.signing(owner)
+
+    def send_claimed(self, claimed: ImageRecord, secrets: tuple[str, ...] | None = None) -> str:
+        """Send the attempt the outcome's write claimed (the resize's own first attempt),
+        signed with `secrets` when the caller read them already (while the outcome was written)."""
         state = claimed.webhook
         assert state is not None and state.claimed
         task = DeliveryTask(claimed.id, state.id, state.round, state.attempts)
         now = self.clock()
-        return self._record(task, self._send(claimed), started=now)
+        return self._record(task, self._send(claimed, secrets), started=now)
 
     def handle(self, task: DeliveryTask) -> str:
         """Run one queued task; returns what happened (for logs and tests)."""
@@ -96,11 +104,12 @@ class WebhookDelivery:
             return "skipped"  # duplicate message, superseded round, or already delivered
         return self._record(task, self._send(claimed), started=now)
 
-    def _send(self, claimed: ImageRecord) -> AttemptResult:
+    def _send(self, claimed: ImageRecord, secrets: tuple[str, ...] | None = None) -> AttemptResult:
         state = claimed.webhook
         assert state is not None
+        secrets = secrets or self.signing_secrets(claimed.owner)
         body = encode_event(build_event(claimed, self.storage, self.settings.download_url_ttl))
-        headers = sign(self.settings.webhook_secret, state.id, body, utc_from_epoch(self.clock()))
+        headers = sign(secrets, state.id, body, utc_from_epoch(self.clock()))
         return self.sender.post(state.url, body, headers)
 
     def _record(self, task: DeliveryTask, result: AttemptResult, started: float) -> str:

@@ -11,7 +11,7 @@ import boto3
 from standardwebhooks import Webhook
 
 from chalicelib.delivery_queue import DeliveryTask
-from tests.conftest import TEST_SECRET, queue_messages, sqs_event, sub_of
+from tests.conftest import queue_messages, secret_of, sqs_event, sub_of
 from thumbgen.receiver import Reply
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
@@ -47,7 +47,7 @@ def test_entering_completed_queues_one_signed_delivery(local_client, aws, receiv
     local_client.lambda_.invoke("on_image_change", event)
     assert len(deliver_queued(local_client, aws)) == 1
     [got] = receiver.received()
-    payload = Webhook(TEST_SECRET).verify(got.body, got.headers)
+    payload = Webhook(secret_of(aws, "someone")).verify(got.body, got.headers)  # the owner's own secret
     assert got.headers["webhook-id"] == f"msg_{IMAGE_ID}_completed"
     assert payload["type"] == "thumbnails.generated"
     assert payload["data"]["id"] == IMAGE_ID and payload["data"]["status"] == "completed"
@@ -114,7 +114,7 @@ def test_a_failing_receiver_gets_retries_with_the_same_id(make_client, aws, rece
     ids = {r.headers["webhook-id"] for r in receiver.received()}
     assert ids == {f"msg_{IMAGE_ID}_completed"} and len(receiver.received()) == 3
     for got in receiver.received():
-        Webhook(TEST_SECRET).verify(got.body, got.headers)
+        Webhook(secret_of(aws, "someone")).verify(got.body, got.headers)
     state = item(aws)["webhook"]
     assert state["status"] == "delivered" and state["attempts"] == 3
 
@@ -206,3 +206,4 @@ def test_redeliver_sends_the_same_event_again(local_client, aws, receiver, token
     first, second = receiver.received()
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
     assert item(aws)["webhook"]["status"] == "delivered"
+
