@@ -207,3 +207,23 @@ def test_redeliver_sends_the_same_event_again(local_client, aws, receiver, token
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
     assert item(aws)["webhook"]["status"] == "delivered"
 
+
+def test_a_transient_dns_failure_at_send_time_is_retried_not_dead_lettered(make_client, aws, monkeypatch):
+    import socket
+
+    client = make_client(WEBHOOK_RETRY_SCHEDULE="0,0")
+
+    def getaddrinfo(host, *args, **kwargs):  # a stubbed resolver: never real DNS
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    event = stream_event("https://hooks.example.com/hook")
+    store_new_image(aws, event)
+    client.lambda_.invoke("on_image_change", event)
+    deliver_queued(client, aws)
+    state = item(aws)["webhook"]
+    assert state["status"] == "pending" and state["lastError"] == "name lookup failed"
+    assert state["nextAttemptAt"]
+    [retry] = queue_messages(aws)
+    assert json.loads(retry["Body"])["attempt"] == 2
+    assert queue_messages(aws, aws.webhook_dlq_url) == []
