@@ -2,9 +2,12 @@
 
 The resize sends the first attempt itself (claimed in its outcome's write); the stream
 handler queues a copy of it that waits out the claim's lease, and the queue consumer sends
-every later attempt, records its result and queues the next on the stage's schedule. The
-decisions are webhook_state.py's; every attempt is fenced by a conditional write, so
-duplicated stream records or queue messages never send an attempt twice.
+every later attempt, records its result and queues the next on the stage's schedule. A
+new round (a redelivery) is only written by the API: the stream record of that write
+queues its first attempt, so no failure between the two can leave a round pending with
+nothing queued. The decisions are webhook_state.py's; every attempt is fenced by a
+conditional write, so duplicated stream records or queue messages never send an attempt
+twice.
 """
 from __future__ import annotations
 
@@ -58,10 +61,13 @@ class WebhookDelivery:
 
     def on_item_changed(self, old: ImageRecord | None, new: ImageRecord | None,
                         later: Sequence[ImageRecord] = ()) -> bool:
-        """Queue the first attempt when an item enters completed/failed with a webhook
-        (webhook_state.queued_first_attempt: a copy that waits out the resize's claim,
-        unless a later record already shows that attempt recorded)."""
-        if record.entered_final_status(old, new) is None or new is None or new.webhook is None:
+        """Queue the first attempt of a round: when an item enters completed/failed with a
+        webhook, or a new round starts (webhook_state.queued_first_attempt: a claimed one
+        is a copy that waits out its claim, unless a later record shows it recorded)."""
+        if new is None or new.webhook is None:
+            return False
+        if (record.entered_final_status(old, new) is None
+                and not webhook_state.round_started(old.webhook if old else None, new.webhook)):
             return False
         attempt, wait = webhook_state.queued_first_attempt(new.webhook)
         if wait and any(webhook_state.recorded(after.webhook, new.webhook.id, new.webhook.round, attempt)
@@ -140,8 +146,7 @@ class WebhookDelivery:
 
     def redeliver(self, image_id: str, max_round: int) -> tuple[WebhookState | None, ImageRecord | None]:
         """Start a new round with the same webhook-id: (its state, None), or (None, the
-        record as the refusal saw it) when a round is in flight, rounds are spent or it is gone."""
-        state, seen = self.records.restart_delivery(image_id, self._iso(self.clock()), max_round)
-        if state is not None:
-            self.queue.enqueue(DeliveryTask(image_id, state.id, state.round, 1))
-        return state, seen
+        record as the refusal saw it) when a round is in flight, rounds are spent or it is
+        gone. Nothing is queued here: the stream record of this one write queues the
+        round's first attempt (on_item_changed), so the round is never left unqueued."""
+        return self.records.restart_delivery(image_id, self._iso(self.clock()), max_round)

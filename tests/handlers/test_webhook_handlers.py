@@ -8,10 +8,12 @@ from datetime import datetime
 from pathlib import Path
 
 import boto3
+import pytest
 from standardwebhooks import Webhook
 
 from chalicelib.delivery_queue import DeliveryTask
 from tests.conftest import queue_messages, secret_of, sqs_event, sub_of
+from tests.handlers.test_ownership import stream_records
 from thumbgen.receiver import Reply
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
@@ -199,13 +201,62 @@ def test_redeliver_sends_the_same_event_again(local_client, aws, receiver, token
     store_new_image(aws, event, owner=sub_of(tokens("alice")))
     local_client.lambda_.invoke("on_image_change", event)
     deliver_queued(local_client, aws)
+    before = item(aws)
     response = local_client.http.post(f"/images/{IMAGE_ID}/webhook/redeliver")
     assert response.status_code == 202
     assert json.loads(response.body)["webhook"]["status"] == "pending"
+    local_client.lambda_.invoke("on_image_change", stream_records(aws, (before, item(aws))))  # the new round
     deliver_queued(local_client, aws)
     first, second = receiver.received()
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
-    assert item(aws)["webhook"]["status"] == "delivered"
+    assert item(aws)["webhook"]["status"] == "delivered" and item(aws)["webhook"]["round"] == 2
+
+
+def test_a_failed_queue_send_cannot_strand_a_redelivery(local_client, aws, receiver, tokens, monkeypatch):
+    """The round is one write; its stream record queues its attempt, and a send that fails
+    there fails the batch, which the stream hands over again until it succeeds."""
+    from chalicelib import aws as aws_clients
+
+    event = stream_event(receiver.url())
+    store_new_image(aws, event, owner=sub_of(tokens("alice")))
+    local_client.lambda_.invoke("on_image_change", event)
+    deliver_queued(local_client, aws)
+    before = item(aws)
+
+    sqs = aws_clients.client("sqs")
+    real_send, failures = sqs.send_message, []
+
+    def send_message(**kwargs):
+        if not failures:  # SQS fails once, whoever sends
+            failures.append(kwargs)
+            raise ConnectionError("SQS is unreachable")
+        return real_send(**kwargs)
+
+    monkeypatch.setattr(sqs, "send_message", send_message)
+    assert local_client.http.post(f"/images/{IMAGE_ID}/webhook/redeliver").status_code == 202
+    assert failures == []  # the API sent nothing that could fail
+    round_started = stream_records(aws, (before, item(aws)))
+    with pytest.raises(ConnectionError):
+        local_client.lambda_.invoke("on_image_change", round_started)  # the batch fails...
+    assert queue_messages(aws) == [] and len(failures) == 1
+    local_client.lambda_.invoke("on_image_change", round_started)  # ...and the stream retries it
+    deliver_queued(local_client, aws)
+    assert len(receiver.received()) == 2
+    assert item(aws)["webhook"]["status"] == "delivered" and item(aws)["webhook"]["round"] == 2
+
+
+def test_a_duplicated_round_start_record_sends_the_round_once(local_client, aws, receiver, tokens):
+    event = stream_event(receiver.url())
+    store_new_image(aws, event, owner=sub_of(tokens("alice")))
+    local_client.lambda_.invoke("on_image_change", event)
+    deliver_queued(local_client, aws)
+    before = item(aws)
+    assert local_client.http.post(f"/images/{IMAGE_ID}/webhook/redeliver").status_code == 202
+    round_started = stream_records(aws, (before, item(aws)))
+    local_client.lambda_.invoke("on_image_change", round_started)
+    local_client.lambda_.invoke("on_image_change", copy.deepcopy(round_started))
+    assert len(deliver_queued(local_client, aws)) == 2
+    assert len(receiver.received()) == 2  # the first round's and this one's, once
 
 
 def test_a_transient_dns_failure_at_send_time_is_retried_not_dead_lettered(make_client, aws, monkeypatch):

@@ -13,6 +13,7 @@ import json
 import boto3
 
 from tests.conftest import put_upload, queue_messages, s3_notification, sqs_event
+from tests.handlers.test_ownership import stream_records
 from tests.iam.evaluate import unused_grants
 from tests.iam.plugin import problems
 from tests.iam.stack import Stack
@@ -93,9 +94,13 @@ def _run_the_pipeline(client, aws, receiver: WebhookReceiver) -> str:
     deliver_all()
     assert len(queue_messages(aws, aws.webhook_dlq_url)) == 2  # both 410s ended them
     described = client.http.get(f"/images/{image_id}")
+    before = table.get_item(Key={"id": image_id})["Item"]
+    assert client.http.get("/webhook-secret").status_code == 200
+    assert client.http.post("/webhook-secret/rotate").status_code == 200
     redelivered = client.http.post(f"/images/{image_id}/webhook/redeliver")
     assert described.status_code == 200 and json.loads(described.body)["status"] == "completed"
     assert redelivered.status_code == 202, redelivered.body
+    client.lambda_.invoke("on_image_change", stream_records(aws, (before, table.get_item(Key={"id": image_id})["Item"])))
     deliver_all()
     assert len(receiver.received("/hook")) == 4
 
