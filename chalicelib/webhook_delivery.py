@@ -95,6 +95,8 @@ class WebhookDelivery:
     def handle(self, task: DeliveryTask) -> str:
         """Run one queued task; returns what happened (for logs and tests)."""
         now = self.clock()
+        if task.dead_lettered:
+            return self._replay(task, now)
         if task.not_before > now + MAX_WAIT:
             logs.event(log, "webhook.stale_task", level=logging.WARNING, webhookId=task.webhook_id,
                        outcome="dropped", dueIn=round(task.not_before - now))
@@ -109,6 +111,20 @@ class WebhookDelivery:
         if claimed is None:
             return "skipped"  # duplicate message, superseded round, or already delivered
         return self._record(task, self._send(claimed), started=now)
+
+    def _replay(self, task: DeliveryTask, now: float) -> str:
+        """A dead-lettered task replayed by an operator: a new round of its event whose
+        attempt 1 is claimed by the same write and sent at once (the stream's record of
+        that write queues the usual safety copy)."""
+        claimed = self.records.replay_failed_round(task.image_id, task.webhook_id, task.round, self._iso(now))
+        if claimed is None or claimed.webhook is None:
+            logs.event(log, "webhook.replay_skipped", imageId=task.image_id, webhookId=task.webhook_id,
+                       round=task.round, outcome="skipped")
+            return "skipped"  # delivered since, a later round, or the image is gone
+        replayed = DeliveryTask(task.image_id, task.webhook_id, claimed.webhook.round, 1)
+        logs.event(log, "webhook.replayed", imageId=task.image_id, webhookId=task.webhook_id,
+                   round=replayed.round, outcome="replayed")
+        return self._record(replayed, self._send(claimed), started=now)
 
     def _send(self, claimed: ImageRecord, secrets: tuple[str, ...] | None = None) -> AttemptResult:
         state = claimed.webhook

@@ -149,7 +149,8 @@ def test_410_gone_stops_and_dead_letters(local_client, aws, receiver):
     [dead] = queue_messages(aws, aws.webhook_dlq_url, attributes=True)
     # one shape in the dead-letter queue: the delivery task itself, replayable as is,
     # with why it ended in message attributes
-    assert DeliveryTask.from_json(dead["Body"]) == DeliveryTask(IMAGE_ID, f"msg_{IMAGE_ID}_completed", 1, 1)
+    assert DeliveryTask.from_json(dead["Body"]) == DeliveryTask(IMAGE_ID, f"msg_{IMAGE_ID}_completed", 1, 1,
+                                                                dead_lettered=True)
     assert dead["MessageAttributes"]["thumbgen-lastStatusCode"]["StringValue"] == "410"
 
 
@@ -278,3 +279,75 @@ def test_a_transient_dns_failure_at_send_time_is_retried_not_dead_lettered(make_
     [retry] = queue_messages(aws)
     assert json.loads(retry["Body"])["attempt"] == 2
     assert queue_messages(aws, aws.webhook_dlq_url) == []
+
+
+def failed_for_good(client, aws, receiver) -> dict:
+    """A delivery that ended failed (410), and the dead letter it left."""
+    receiver.script("/hook", [Reply(410)])
+    event = stream_event(receiver.url())
+    store_new_image(aws, event)
+    client.lambda_.invoke("on_image_change", event)
+    deliver_queued(client, aws)
+    assert item(aws)["webhook"]["status"] == "failed"
+    [dead] = queue_messages(aws, aws.webhook_dlq_url)
+    return dead
+
+
+def test_a_replayed_dead_letter_delivers_the_event_in_a_new_round(make_client, aws, receiver):
+    client = make_client(WEBHOOK_ALLOW_PRIVATE_NETWORKS="true", MAX_REDELIVERIES="0")  # users may not
+    dead = failed_for_good(client, aws, receiver)
+    before = item(aws)
+    # the operator moves the dead letters back to the webhook queue, as they are
+    client.lambda_.invoke("deliver_webhook", sqs_event([dead["Body"]]))
+    first, again = receiver.received()
+    assert again.headers["webhook-id"] == first.headers["webhook-id"]
+    Webhook(secret_of(aws, "someone")).verify(again.body, again.headers)
+    state = item(aws)["webhook"]
+    assert state["status"] == "delivered" and state["round"] == 2 and state["attempts"] == 1
+    # the stream's record of the replay's write (attempt 1 claimed) queues the usual
+    # copy, which waits out the claim and then finds it done
+    after = item(aws)
+    claimed = {**after, "webhook": {**{k: v for k, v in after["webhook"].items()
+                                       if k not in ("lastStatusCode", "deliveredAt")},
+                                    "status": "pending", "inFlight": 1}}
+    client.lambda_.invoke("on_image_change", stream_records(aws, (before, claimed)))
+    attrs = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=aws.webhook_queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+    assert attrs["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"
+    client.lambda_.invoke("deliver_webhook", sqs_event([DeliveryTask(IMAGE_ID, state["id"], 2, 1).to_json()]))
+    assert len(receiver.received()) == 2
+
+
+def test_a_dead_letter_replayed_twice_starts_one_round(local_client, aws, receiver):
+    dead = failed_for_good(local_client, aws, receiver)
+    receiver.script("/hook", [Reply(500)])  # the replay fails again: its round goes on
+    local_client.lambda_.invoke("deliver_webhook", sqs_event([dead["Body"]]))
+    local_client.lambda_.invoke("deliver_webhook", sqs_event([dead["Body"]]))
+    assert len(receiver.received()) == 2
+    state = item(aws)["webhook"]
+    assert state["round"] == 2 and state["attempts"] == 1 and state["status"] == "pending"
+
+
+def test_a_late_duplicate_of_a_live_task_does_not_restart_a_failed_delivery(local_client, aws, receiver):
+    dead = failed_for_good(local_client, aws, receiver)
+    live = DeliveryTask.from_json(dead["Body"])
+    live = DeliveryTask(live.image_id, live.webhook_id, live.round, live.attempt)  # as it was queued
+    local_client.lambda_.invoke("deliver_webhook", sqs_event([live.to_json()]))
+    assert len(receiver.received()) == 1
+    assert item(aws)["webhook"]["status"] == "failed" and item(aws)["webhook"]["round"] == 1
+
+
+def test_a_dead_letter_of_a_round_since_redelivered_is_not_replayed(local_client, aws, receiver, tokens):
+    receiver.script("/hook", [Reply(410)])
+    event = stream_event(receiver.url())
+    store_new_image(aws, event, owner=sub_of(tokens("alice")))
+    local_client.lambda_.invoke("on_image_change", event)
+    deliver_queued(local_client, aws)
+    [dead] = queue_messages(aws, aws.webhook_dlq_url)
+    before = item(aws)
+    assert local_client.http.post(f"/images/{IMAGE_ID}/webhook/redeliver").status_code == 202
+    local_client.lambda_.invoke("on_image_change", stream_records(aws, (before, item(aws))))
+    deliver_queued(local_client, aws)  # the user's redelivery got through
+    local_client.lambda_.invoke("deliver_webhook", sqs_event([dead["Body"]]))
+    assert len(receiver.received()) == 2
+    assert item(aws)["webhook"]["round"] == 2

@@ -177,6 +177,14 @@ def test_malformed_delivery_tasks_are_refused(body):
 def test_delivery_task_round_trips():
     task = DeliveryTask("a", "b", 2, 3, 12.5)
     assert DeliveryTask.from_json(task.to_json()) == task
+    dead = DeliveryTask("a", "b", 2, 3, dead_lettered=True)
+    assert DeliveryTask.from_json(dead.to_json()) == dead
+
+
+@pytest.mark.parametrize("mark", ['"yes"', "1", "null"])
+def test_only_a_true_marks_a_task_dead_lettered(mark):
+    body = f'{{"image_id": "a", "webhook_id": "b", "round": 1, "attempt": 1, "dead_lettered": {mark}}}'
+    assert DeliveryTask.from_json(body).dead_lettered is False
 
 
 def test_a_botocore_that_cannot_sign_if_none_match_stops_the_function():
