@@ -326,6 +326,20 @@ class RecordStore:
         )
         return applied
 
+    def postpone_attempt(self, image_id: str, webhook_id: str, round_: int, attempt: int, due_iso: str) -> bool:
+        """Show when a deferred attempt comes (nextAttemptAt), if it is still the next one."""
+        applied, _ = self._write(
+            image_id,
+            f"SET {_W}.#{Hook.NEXT_ATTEMPT_AT} = :due",
+            f"{_W}.#{Hook.ID} = :wid AND {_W}.#{Hook.ROUND} = :round AND {_W}.#{Hook.STATUS} = :pending "
+            f"AND {_W}.#{Hook.ATTEMPTS} = :prev AND attribute_not_exists({_W}.#{Hook.IN_FLIGHT})",
+            {":due": due_iso, ":wid": webhook_id, ":round": round_, ":pending": str(DeliveryStatus.PENDING),
+             ":prev": attempt - 1},
+            _names(Item.WEBHOOK, Hook.NEXT_ATTEMPT_AT, Hook.ID, Hook.ROUND, Hook.STATUS, Hook.ATTEMPTS, Hook.IN_FLIGHT),
+            returns="NONE",
+        )
+        return applied
+
     def replay_failed_round(self, image_id: str, webhook_id: str, round_: int,
                             now_iso: str) -> ImageRecord | None:
         """A replayed dead letter: if round `round_` of this event still stands failed, a new

@@ -20,6 +20,7 @@ from chalicelib.record import ImageRecord
 from chalicelib.record_store import RecordStore
 from chalicelib.storage import ImageStorage, require_conditional_put
 from chalicelib.sweeper import Sweeper
+from chalicelib.webhook_budget import HostBudget
 from chalicelib.webhook_secrets import SecretStore, WebhookSecrets
 from chalicelib.webhook_urls import UrlPolicy
 from chalicelib.webhook_sender import Sender
@@ -105,6 +106,7 @@ def delivery() -> WebhookDelivery:
             storage=storage(),
             settings=s,
             secrets=webhook_secrets(),
+            budget=HostBudget(aws.resource("dynamodb").Table(s.table), s.webhook_hourly_attempts_per_host),
         )
     return _cached("delivery", build)
 

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 from chalicelib import logs, record, webhook_state
 from chalicelib.config import Settings
 from chalicelib.delivery_queue import SQS_MAX_DELAY, DeliveryQueue, DeliveryTask
 from chalicelib.record import DeliveryStatus, ImageRecord, WebhookState
+from chalicelib.webhook_state import Claim
 from chalicelib.record_store import RecordStore
 from chalicelib.storage import ImageStorage
+from chalicelib.webhook_budget import HostBudget
 from chalicelib.webhook_events import build_event, encode_event, sign, utc_from_epoch
 from chalicelib.webhook_secrets import WebhookSecrets
 from chalicelib.webhook_sender import AttemptResult, Sender
@@ -39,6 +41,7 @@ class WebhookDelivery:
     storage: ImageStorage
     settings: Settings
     secrets: WebhookSecrets
+    budget: HostBudget
     clock: Callable[[], float] = time.time
 
     def _iso(self, epoch: float) -> str:
@@ -93,10 +96,14 @@ class WebhookDelivery:
         return self._record(task, self._send(claimed, secrets), started=now)
 
     def handle(self, task: DeliveryTask) -> str:
-        """Run one queued task; returns what happened (for logs and tests)."""
+        """Run one queued task; returns what happened (for logs and tests).
+
+        The record is read first: a task whose attempt is not to be sent (a duplicate, a
+        superseded round, a delivery that is over, the stream's copy of an attempt that
+        was made) ends there, without a write. An attempt to be sent takes its place in
+        the owner's hourly budget for the host (webhook_budget.py) -- or waits for the
+        next hour -- and is then claimed by a conditional write, which still decides."""
         now = self.clock()
-        if task.dead_lettered:
-            return self._replay(task, now)
         if task.not_before > now + MAX_WAIT:
             logs.event(log, "webhook.stale_task", level=logging.WARNING, webhookId=task.webhook_id,
                        outcome="dropped", dueIn=round(task.not_before - now))
@@ -104,19 +111,46 @@ class WebhookDelivery:
         if task.not_before > now:
             self.queue.enqueue(task, delay=task.not_before - now)
             return "waiting"
+        seen = self.records.get(task.image_id)
+        if task.dead_lettered:
+            return self._replay(task, seen, now)
+        stale_before = self._iso(now - self.lease)
+        if (seen is None or seen.webhook is None or webhook_state.claim(
+                seen.webhook, task.webhook_id, task.round, task.attempt, stale_before) == Claim.REFUSED):
+            return "skipped"  # duplicate message, superseded round, or already delivered
+        next_hour = self.budget.take(seen.owner, seen.webhook.url, now)
+        if next_hour is not None:
+            return self._defer(task, next_hour, now)
         claimed = self.records.claim_attempt(
-            task.image_id, task.webhook_id, task.round, task.attempt,
-            self._iso(now), self._iso(now - self.lease),
+            task.image_id, task.webhook_id, task.round, task.attempt, self._iso(now), stale_before,
         )
         if claimed is None:
-            return "skipped"  # duplicate message, superseded round, or already delivered
+            return "skipped"  # another sender claimed it since the read
         return self._record(task, self._send(claimed), started=now)
 
-    def _replay(self, task: DeliveryTask, now: float) -> str:
+    def _defer(self, task: DeliveryTask, until: float, now: float) -> str:
+        """Over the owner's hourly budget for the host: the same task comes back when the
+        next hour begins; nothing is claimed or recorded, so nothing counts as a failure."""
+        self.queue.enqueue(replace(task, not_before=until), delay=until - now)
+        if not task.dead_lettered:  # GET /images/{id} shows when it comes
+            self.records.postpone_attempt(task.image_id, task.webhook_id, task.round, task.attempt,
+                                          self._iso(until))
+        logs.event(log, "webhook.deferred", level=logging.WARNING, imageId=task.image_id,
+                   webhookId=task.webhook_id, round=task.round, attempt=task.attempt, outcome="deferred",
+                   dueIn=round(until - now), perHour=self.budget.per_hour)
+        return "deferred"
+
+    def _replay(self, task: DeliveryTask, seen: ImageRecord | None, now: float) -> str:
         """A dead-lettered task replayed by an operator: a new round of its event whose
         attempt 1 is claimed by the same write and sent at once (the stream's record of
-        that write queues the usual safety copy)."""
-        claimed = self.records.replay_failed_round(task.image_id, task.webhook_id, task.round, self._iso(now))
+        that write queues the usual safety copy). It counts in the owner's budget too."""
+        claimed = None
+        if seen is not None and seen.webhook is not None and webhook_state.replayable(
+                seen.webhook, task.webhook_id, task.round):
+            next_hour = self.budget.take(seen.owner, seen.webhook.url, now)
+            if next_hour is not None:
+                return self._defer(task, next_hour, now)
+            claimed = self.records.replay_failed_round(task.image_id, task.webhook_id, task.round, self._iso(now))
         if claimed is None or claimed.webhook is None:
             logs.event(log, "webhook.replay_skipped", imageId=task.image_id, webhookId=task.webhook_id,
                        round=task.round, outcome="skipped")

@@ -55,6 +55,13 @@ def recorded(state: WebhookState | None, webhook_id_: str, round_: int, attempt:
             and state.attempts >= attempt and state.in_flight is None)
 
 
+def replayable(state: WebhookState | None, webhook_id_: str, round_: int) -> bool:
+    """Whether a dead letter of round `round_` may start a new round: that round still
+    stands failed (record_store.replay_failed_round's condition is the same rule)."""
+    return (state is not None and state.id == webhook_id_ and state.round == round_
+            and state.status == DeliveryStatus.FAILED)
+
+
 class Claim(StrEnum):
     NEW = "new"  # the attempt is due and nobody claimed it
     TAKEOVER = "takeover"  # its claimer died without recording it, and the lease is over
