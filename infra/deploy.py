@@ -212,7 +212,7 @@ def route_sweep_failures(lambda_: Any, function: str, failures_arn: str,
 def configure_stage(session: Any, stage: str, outputs: dict[str, str], rest_api_id: str, *,
                     config: dict[str, Any] | None = None,
                     sleep: Callable[[float], None] = time.sleep) -> None:
-    """Step 5: what `chalice deploy` has no setting for, applied again on every deploy."""
+    """Step 4: what `chalice deploy` has no setting for, applied again on every deploy."""
     config = load_config() if config is None else config
     app = config["app_name"]
     rate, burst = API_THROTTLING[stage]
