@@ -81,7 +81,7 @@ def _first_attempt(claimed: ImageRecord) -> Callable[[ImageRecord], None]:
     """The resize's own first attempt: the owner's signing secrets are read while the
     outcome is written, so reading them adds nothing to the webhook's latency; the call
     returned sends the attempt once the outcome is recorded."""
-    secrets = _background.submit(delivery().signing_secrets, claimed.owner)
+    secrets = _background.submit(lambda: delivery().signing_secrets(claimed.owner))  # its errors: in send
 
     def send(done: ImageRecord) -> None:
         try:

@@ -20,13 +20,13 @@ from chalicelib import logs, record, webhook_state
 from chalicelib.config import Settings
 from chalicelib.delivery_queue import SQS_MAX_DELAY, DeliveryQueue, DeliveryTask
 from chalicelib.record import DeliveryStatus, ImageRecord, WebhookState
-from chalicelib.webhook_state import Claim
 from chalicelib.record_store import RecordStore
 from chalicelib.storage import ImageStorage
 from chalicelib.webhook_budget import HostBudget
 from chalicelib.webhook_events import build_event, encode_event, sign, utc_from_epoch
 from chalicelib.webhook_secrets import WebhookSecrets
 from chalicelib.webhook_sender import AttemptResult, Sender
+from chalicelib.webhook_state import Claim
 
 log = logs.get("delivery")
 
