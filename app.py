@@ -166,6 +166,23 @@ def redeliver_webhook(caller: Caller, image_id):
     return _json(202, service.image_api().redeliver_webhook(caller.sub, image_id))
 
 
+NO_STORE = {"Cache-Control": "no-store"}  # a secret: never kept by a cache on the way
+
+
+@app.route("/webhook-secret", methods=["GET"])
+@_authenticated
+def get_webhook_secret(caller: Caller):
+    """The caller's own webhook signing secret (made on first use)."""
+    return _json(200, service.webhook_secrets().show(caller.sub), NO_STORE)
+
+
+@app.route("/webhook-secret/rotate", methods=["POST"], content_types=JSON_BODIES)
+@_authenticated
+def rotate_webhook_secret(caller: Caller):
+    """A new signing secret; the replaced one keeps signing for the overlap."""
+    return _json(200, service.webhook_secrets().rotate(caller.sub), NO_STORE)
+
+
 @app.on_sqs_message(queue=config.UPLOAD_QUEUE_NAME, batch_size=1,
                     maximum_concurrency=config.RESIZE_MAX_CONCURRENCY)
 @_invocation

@@ -116,6 +116,24 @@ class StageKey:
     CURSOR = "cursor"  # signs GET /images cursors (paging.py)
 
 
+class Secret:
+    """The per-owner webhook signing secrets, in the same table: `secret#<sub>`."""
+
+    PREFIX = "secret#"
+    CURRENT = "current"  # whsec_…: signs every webhook
+    PREVIOUS = "previous"  # the one it replaced: also signs until previousValidUntil
+    PREVIOUS_VALID_UNTIL = "previousValidUntil"
+    ROTATED_AT = "rotatedAt"
+
+
+class HostAttempts:
+    """Webhook attempts one owner aimed at one host in one clock hour, in the same table:
+    `attempts#<sub>#<host>#<hour>`, removed by the table's TTL once the hour is over."""
+
+    PREFIX = "attempts#"
+    COUNT = "count"
+
+
 # Secondary indexes of the table (infra/thumbgen.yaml, thumbgen/resources.py).
 OWNER_INDEX = "owner-created"  # (owner, createdAt): GET /images
 PROCESSING_INDEX = "processing-started"  # (activeState, processingStartedAt): the sweeper
@@ -173,6 +191,15 @@ def quota_key(owner: str) -> str:
 
 def stage_key_id(name: str) -> str:
     return f"{StageKey.PREFIX}{name}"
+
+
+def secret_key(owner: str) -> str:
+    return f"{Secret.PREFIX}{owner}"
+
+
+def host_attempts_key(owner: str, host: str, hour: int) -> str:
+    """`hour`: whole hours since the epoch."""
+    return f"{HostAttempts.PREFIX}{owner}#{host}#{hour}"
 
 
 # --- typed views of the item ------------------------------------------------------------
@@ -354,7 +381,7 @@ class ImageRecord:
 
 def image_of(item: Mapping[str, Any] | None) -> ImageRecord | None:
     """The ImageRecord of an item, or None for no item or one that is not an image (the
-    quota items share the table)."""
+    quota, secret and attempt-count items share the table)."""
     if not item or Item.STATUS not in item:
         return None
     return ImageRecord.from_item(item)

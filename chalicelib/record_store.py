@@ -385,6 +385,44 @@ class RecordStore:
         )
         return applied
 
+    def postpone_attempt(self, image_id: str, webhook_id: str, round_: int, attempt: int, due_iso: str) -> bool:
+        """Show when a deferred attempt comes (nextAttemptAt), if it is still the next one."""
+        applied, _ = self._write(
+            image_id,
+            f"SET {_W}.#{Hook.NEXT_ATTEMPT_AT} = :due",
+            f"{_W}.#{Hook.ID} = :wid AND {_W}.#{Hook.ROUND} = :round AND {_W}.#{Hook.STATUS} = :pending "
+            f"AND {_W}.#{Hook.ATTEMPTS} = :prev AND attribute_not_exists({_W}.#{Hook.IN_FLIGHT})",
+            {":due": due_iso, ":wid": webhook_id, ":round": round_, ":pending": str(DeliveryStatus.PENDING),
+             ":prev": attempt - 1},
+            _names(Item.WEBHOOK, Hook.NEXT_ATTEMPT_AT, Hook.ID, Hook.ROUND, Hook.STATUS, Hook.ATTEMPTS, Hook.IN_FLIGHT),
+            returns="NONE",
+        )
+        return applied
+
+    def replay_failed_round(self, image_id: str, webhook_id: str, round_: int,
+                            now_iso: str) -> ImageRecord | None:
+        """A replayed dead letter: if round `round_` of this event still stands failed, a new
+        round starts with its attempt 1 claimed, in one write (so two replays of one dead
+        letter start one round). The record, or None when there is nothing to replay: the
+        event was delivered since, a later round exists, or the image is gone. Not limited
+        by MAX_REDELIVERIES: an operator's decision."""
+        names = _names(Item.WEBHOOK, Item.UPDATED_AT, Hook.ID, Hook.STATUS, Hook.ROUND, Hook.ATTEMPTS,
+                       Hook.IN_FLIGHT, Hook.LAST_ATTEMPT_AT, Hook.NEXT_ATTEMPT_AT, Hook.LAST_ERROR,
+                       Hook.LAST_STATUS_CODE, Hook.DELIVERED_AT)
+        replayed, _ = self._transition(
+            image_id,
+            f"SET {_W}.#{Hook.STATUS} = :pending, {_W}.#{Hook.ROUND} = {_W}.#{Hook.ROUND} + :one, "
+            f"{_W}.#{Hook.ATTEMPTS} = :one, {_W}.#{Hook.IN_FLIGHT} = :one, {_W}.#{Hook.LAST_ATTEMPT_AT} = :now, "
+            f"#{Item.UPDATED_AT} = :now "
+            f"REMOVE {_W}.#{Hook.NEXT_ATTEMPT_AT}, {_W}.#{Hook.LAST_ERROR}, {_W}.#{Hook.LAST_STATUS_CODE}, "
+            f"{_W}.#{Hook.DELIVERED_AT}",
+            f"{_W}.#{Hook.ID} = :wid AND {_W}.#{Hook.ROUND} = :round AND {_W}.#{Hook.STATUS} = :failed",
+            {":pending": str(DeliveryStatus.PENDING), ":failed": str(DeliveryStatus.FAILED), ":one": 1,
+             ":now": now_iso, ":wid": webhook_id, ":round": round_},
+            names,
+        )
+        return replayed
+
     def restart_delivery(self, image_id: str, now_iso: str,
                          max_round: int) -> tuple[WebhookState | None, ImageRecord | None]:
         """A new delivery round for redelivery, if the last one is over and rounds remain

@@ -58,9 +58,11 @@ class Resizer:
     storage: ImageStorage
     settings: Settings
     now: Callable[[], Any] = record.utc_now
-    # Called with the finished item, whose first webhook attempt the outcome's write
-    # claimed: sends it from here, at once.
-    notify: Callable[[ImageRecord], Any] | None = None
+    # Sends the first webhook attempt from here, at once. Called with the claimed image
+    # as its outcome is about to be written (so what the attempt needs is fetched
+    # meanwhile), it returns the call that sends the attempt for the finished item, whose
+    # outcome's write claimed it.
+    notify: Callable[[ImageRecord], Callable[[ImageRecord], Any]] | None = None
     checkpoint: Callable[[str, str], None] = field(default=_no_checkpoint)
 
     def process(self, key: str) -> str:
@@ -106,18 +108,19 @@ class Resizer:
                 outcome = Outcome.failure("internal_error", "the image could not be processed; upload it again")
         self.checkpoint("before_outcome", image_id)
         finished = record.iso(self.now())
-        webhook = None
+        webhook, send_first = None, None
         if claimed.webhook_url:
             webhook = webhook_state.initial(image_id, claimed.webhook_url, str(outcome.status),
                                             claimed_at=finished if self.notify is not None else None)
+            send_first = self.notify(claimed) if self.notify is not None else None
         done, seen = self.records.finish(image_id, claimed_at, outcome, finished, webhook)
         if done is None:
             return self._lost(image_id, outcome, seen)
         logs.event(log, "resize.finished", imageId=image_id, outcome=str(outcome.status), attempt=tries,
                    code=(outcome.error or {}).get("code"), durationMs=round((time.perf_counter() - clock) * 1000),
                    size=outcome.size, type=outcome.type, **timings)
-        if self.notify is not None and done.webhook is not None:
-            self.notify(done)
+        if send_first is not None and done.webhook is not None:
+            send_first(done)
         return str(outcome.status)
 
     def _not_claimed(self, image_id: str, key: str, seen: ImageRecord | None) -> str:

@@ -12,7 +12,6 @@ from PIL import Image, ImageStat
 from standardwebhooks import Webhook
 
 from tests.budget import over_avif_budget, over_output_budget
-from tests.conftest import TEST_SECRET
 from tests.e2e.test_cli_upload import thumbgen_upload
 from tests.imagegen import make_jpeg, quadrants
 from thumbgen.client import ApiError
@@ -49,7 +48,7 @@ def test_six_renditions_end_to_end(stack, receiver):
     upload = stack.client.upload(data, content_type="image/jpeg", filename="six.jpg",
                                  webhook_url=receiver.url(path), renditions=SIX)
     [got] = receiver.wait_for(path, timeout=30)
-    event = Webhook(TEST_SECRET).verify(got.body, got.headers)
+    event = Webhook(stack.secret("e2e-alice")).verify(got.body, got.headers)  # the owner's own secret
     assert event["type"] == "thumbnails.generated" and event["data"]["id"] == upload.id
     view = stack.client.get(upload.id)
     for shown in (event["data"], view):  # the webhook and GET agree, in the order asked

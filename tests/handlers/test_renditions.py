@@ -177,7 +177,7 @@ def test_a_completed_item_of_the_previous_release_shows_in_the_new_shape(client,
 def test_the_webhook_of_a_record_of_either_release_has_the_new_shape(local_client, aws, receiver):
     from standardwebhooks import Webhook
 
-    from tests.conftest import TEST_SECRET
+    from tests.conftest import secret_of
     from tests.handlers.test_webhook_handlers import IMAGE_ID, deliver_queued, store_new_image, stream_event
 
     old = stream_event(receiver.url("/old"))
@@ -198,8 +198,8 @@ def test_the_webhook_of_a_record_of_either_release_has_the_new_shape(local_clien
     deliver_queued(local_client, aws)
     [got_old] = receiver.received("/old")
     [got_new] = receiver.received("/new")
-    old_data = Webhook(TEST_SECRET).verify(got_old.body, got_old.headers)["data"]
-    new_data = Webhook(TEST_SECRET).verify(got_new.body, got_new.headers)["data"]
+    old_data = Webhook(secret_of(aws, "someone")).verify(got_old.body, got_old.headers)["data"]
+    new_data = Webhook(secret_of(aws, "someone")).verify(got_new.body, got_new.headers)["data"]
     assert [{k: v for k, v in t.items() if k != "url"} for t in old_data["thumbnails"]] == [
         {"name": f"{w}x{h}.jpg", "size": {"width": w, "height": h}, "fit": "cover", "gravity": "center",
          "format": "jpeg", "bytes": 2000} for w, h in ((400, 300), (160, 120), (120, 120))]
