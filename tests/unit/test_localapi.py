@@ -57,3 +57,10 @@ def test_an_unknown_path_answers_the_same_for_every_method(api_url):
 def test_declared_methods_still_reach_their_views(api_url):
     assert requests.get(f"{api_url}/things", timeout=5).json() == {"ok": True}
     assert requests.delete(f"{api_url}/things/7", timeout=5).json() == {"deleted": "7"}
+
+
+def test_a_burst_of_new_connections_finds_room_in_the_listen_queue(api_url):
+    """socketserver's default backlog of 5 reset some of 16 clients connecting at once."""
+    from thumbgen.localapi import _Server
+
+    assert _Server.request_queue_size >= 64
