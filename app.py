@@ -199,7 +199,8 @@ def sweep_stuck_images(event):
 @app.on_dynamodb_record(stream_arn=config.STREAM_ARN, batch_size=100, starting_position="LATEST")
 @_invocation
 def on_image_change(event):
-    """Items leaving pending_upload free a quota slot; items entering completed/failed queue
+    """Items whose upload arrived free their quota slot (a deleted pending item keeps it until
+    its upload URL expires); items entering completed/failed queue
     their webhook (if the resize's own attempt did not happen, it is sent from there).
     Never raises for a bad record."""
     changes = []
