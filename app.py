@@ -12,6 +12,7 @@ from chalicelib import config, logs, paging, service, upload_events, webpage
 from chalicelib.auth import Caller, KeysUnavailable, Unauthorized, bearer_token
 from chalicelib.delivery_queue import DeliveryTask
 from chalicelib.errors import ApiError
+from chalicelib.rate_limit import Throttled
 from chalicelib.record import ImageRecord, image_id_from_key, image_of, released_quota
 from chalicelib.record_store import plain_values
 from chalicelib.resize import ClaimHeld
@@ -67,12 +68,23 @@ def _caller() -> Caller:
                        headers={"Retry-After": "5"}) from None
 
 
+def _admitted(caller: Caller) -> Caller:
+    """The caller, within their own request rate (chalicelib/rate_limit.py); ApiError 429 otherwise."""
+    try:
+        service.rate_limiter().admit(caller.sub)
+    except Throttled as throttled:
+        raise ApiError(429, "too_many_requests", "too many requests from this user; slow down",
+                       headers={"Retry-After": str(throttled.retry_after)}) from None
+    return caller
+
+
 def _authenticated(handler):
-    """Verify the bearer token, pass the caller on, and turn ApiError into its JSON answer."""
+    """Verify the bearer token, hold the caller to their request rate, pass the caller on,
+    and turn ApiError into its JSON answer."""
     @functools.wraps(handler)
     def wrapped(*args, **kwargs):
         try:
-            return handler(_caller(), *args, **kwargs)
+            return handler(_admitted(_caller()), *args, **kwargs)
         except ApiError as exc:
             return _json(exc.status, exc.body(), exc.headers)
     return _invocation(wrapped)

@@ -15,6 +15,7 @@ from chalicelib.config import Settings, settings
 from chalicelib.webhook_delivery import WebhookDelivery
 from chalicelib.resize import Resizer
 from chalicelib.delivery_queue import DeliveryQueue
+from chalicelib.rate_limit import RateLimit, RateLimiter
 from chalicelib.record_store import RecordStore
 from chalicelib.storage import ImageStorage, require_conditional_put
 from chalicelib.sweeper import Sweeper
@@ -110,6 +111,14 @@ def image_api() -> ImageApi:
         redeliver=lambda image_id, max_round: delivery().redeliver(image_id, max_round),
         start_resize=start_resize,
     ))
+
+
+def rate_limiter() -> RateLimiter:
+    def build() -> RateLimiter:
+        s = current_settings()
+        return RateLimiter(aws.client("dynamodb"), s.rate_limit_table,
+                           RateLimit(s.rate_limit_per_second, s.rate_limit_burst))
+    return _cached("rate_limiter", build)
 
 
 def verifier() -> TokenVerifier:
