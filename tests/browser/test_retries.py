@@ -135,3 +135,29 @@ def test_only_a_401_after_a_refresh_signs_out(page, stack, person):
     assert api.answered == ["GET /images", "GET /images"]
     assert cognito.passed[:1] == ["InitiateAuth REFRESH_TOKEN_AUTH"]  # refreshed between the two
     assert stored_session(page) is None
+
+
+def test_polling_starts_after_a_short_delay_and_backs_off_with_jitter(page, stack, person):
+    """The page's timers are recorded (and run 20 times faster): the waits it asks for."""
+    page.add_init_script("""(() => {
+        const realSetTimeout = window.setTimeout.bind(window);
+        window.timerDelays = [];
+        window.setTimeout = (callback, ms, ...rest) => {
+            window.timerDelays.push(ms);
+            return realSetTimeout(callback, ms / 20, ...rest);
+        };
+    })()""")
+    page.reload()
+    sign_in(page, *person("browser-poller"))
+    api = Interceptor(page, stack.api_url)
+    processing = {"status": 200, "content_type": "application/json",
+                  "body": json.dumps({"id": "x", "status": "processing", "thumbnails": [], "error": None})}
+    api.answers["GET /images/{id}"] = [processing] * 6
+    choose(page, ("polled.jpg", "image/jpeg", make_jpeg(320, 240, seed=9)))
+    expect(upload_card(page, "polled.jpg").get_by_role("status")).to_have_text("Thumbnails ready.", timeout=PROCESSING)
+    delays = page.evaluate("() => window.timerDelays")
+    assert len(delays) >= 7  # six answered "processing", then the real answer
+    nominal = [min(5000, 500 * 1.6 ** n) for n in range(len(delays))]
+    assert all(n / 2 <= d <= n for d, n in zip(delays, nominal)), delays  # jitter: 50-100 % of each
+    assert 250 <= delays[0] <= 500 and max(delays) <= 5000
+    assert len(set(delays)) == len(delays)  # jittered
