@@ -8,7 +8,7 @@ import os
 from boto3.dynamodb.types import TypeDeserializer
 from chalice import Chalice, Rate, Response
 
-from chalicelib import config, logs, paging, service, upload_events, webpage
+from chalicelib import config, framework_errors, logs, paging, service, upload_events, webpage
 from chalicelib.auth import Caller, KeysUnavailable, Unauthorized, bearer_token
 from chalicelib.delivery_queue import DeliveryTask
 from chalicelib.errors import ApiError
@@ -21,6 +21,8 @@ from chalicelib.upload_request import parse_upload_request
 app = Chalice(app_name="thumbgen")
 # Browser apps on any origin may call the API: it uses bearer tokens, never cookies.
 app.api.cors = True
+# Chalice's own refusals (415, 405, 500) in our error shape, like every other refusal.
+app.register_middleware(framework_errors.in_our_shape, "http")
 log = logs.get("app")
 _deserializer = TypeDeserializer()
 
@@ -65,7 +67,7 @@ def _caller() -> Caller:
     except KeysUnavailable as why:
         log.error("auth.keys_unavailable", extra={"fields": {"reason": str(why)}})
         raise ApiError(503, "unavailable", "sign-in cannot be checked right now; try again",
-                       headers={"Retry-After": "5"}) from None
+                       headers={"Retry-After": str(why.retry_after)}) from None
 
 
 def _admitted(caller: Caller) -> Caller:
@@ -171,7 +173,25 @@ def redeliver_webhook(caller: Caller, image_id):
     return _json(202, service.image_api().redeliver_webhook(caller.sub, image_id))
 
 
-@app.on_sqs_message(queue=config.UPLOAD_QUEUE_NAME, batch_size=1)
+NO_STORE = {"Cache-Control": "no-store"}  # a secret: never kept by a cache on the way
+
+
+@app.route("/webhook-secret", methods=["GET"])
+@_authenticated
+def get_webhook_secret(caller: Caller):
+    """The caller's own webhook signing secret (made on first use)."""
+    return _json(200, service.webhook_secrets().show(caller.sub), NO_STORE)
+
+
+@app.route("/webhook-secret/rotate", methods=["POST"], content_types=JSON_BODIES)
+@_authenticated
+def rotate_webhook_secret(caller: Caller):
+    """A new signing secret; the replaced one keeps signing for the overlap."""
+    return _json(200, service.webhook_secrets().rotate(caller.sub), NO_STORE)
+
+
+@app.on_sqs_message(queue=config.UPLOAD_QUEUE_NAME, batch_size=1,
+                    maximum_concurrency=config.RESIZE_MAX_CONCURRENCY)
 @_invocation
 def resize_upload(event):
     """An upload arrived (S3's notification) or was declared complete: make the thumbnails,
@@ -189,7 +209,8 @@ def resize_upload(event):
                 service.start_resize(key, delay=held.retry_in)
 
 
-@app.on_sqs_message(queue=config.UPLOAD_DLQ_NAME, batch_size=1)
+@app.on_sqs_message(queue=config.UPLOAD_DLQ_NAME, batch_size=1,
+                    maximum_concurrency=config.DEAD_UPLOADS_MAX_CONCURRENCY)
 @_invocation
 def fail_dead_uploads(event):
     """Uploads the queue gave up on: their images end failed / internal_error."""
@@ -208,7 +229,9 @@ def sweep_stuck_images(event):
     service.sweeper().sweep()
 
 
-@app.on_dynamodb_record(stream_arn=config.STREAM_ARN, batch_size=100, starting_position="LATEST")
+# TRIM_HORIZON: a mapping being created starts at the oldest record of the stream (24 h),
+# so the items written while it is being enabled are not skipped (quota slots, webhooks).
+@app.on_dynamodb_record(stream_arn=config.STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON")
 @_invocation
 def on_image_change(event):
     """Items whose upload arrived free their quota slot (a deleted pending item keeps it until
@@ -226,7 +249,8 @@ def on_image_change(event):
     service.delivery().on_changes(changes)
 
 
-@app.on_sqs_message(queue=config.DELIVERY_QUEUE_NAME, batch_size=1)
+@app.on_sqs_message(queue=config.DELIVERY_QUEUE_NAME, batch_size=1,
+                    maximum_concurrency=config.WEBHOOK_MAX_CONCURRENCY)
 @_invocation
 def deliver_webhook(event):
     """One queued webhook attempt; a receiver's failure schedules the next, never raises."""

@@ -5,25 +5,30 @@ like an unknown one (404 not_found, after the same single read), never 403.
 """
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Callable
 
-from chalicelib import paging, record, views, webhook_state
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib import logs, paging, record, views, webhook_state
 from chalicelib.config import Settings
 from chalicelib.errors import ApiError
 from chalicelib.record import ImageRecord, ImageStatus, WebhookState
 from chalicelib.record_store import QuotaFull, RecordStore, entry_image_id, quota_entry
-from chalicelib.storage import ImageStorage
+from chalicelib.storage import DeleteRefused, ImageStorage
 from chalicelib.upload_request import UploadRequest
 from chalicelib.webhook_state import Refusal
 
 RECORD_TTL = timedelta(days=1)  # the DynamoDB TTL of a pending record whose upload never came
+DELETE_RETRY_AFTER = 2  # seconds: S3 trouble that stopped a DELETE is usually brief
 # A full quota is a hint, not a wait: a slot frees as soon as one of the owner's pending
 # uploads arrives (api.md#limits), usually within seconds; the expiry is the worst case.
 QUOTA_RETRY_AFTER = 2
+log = logs.get("api")
 _lookups = ThreadPoolExecutor(max_workers=8, thread_name_prefix="thumbgen-api")  # S3 looks, off the request's thread
 
 
@@ -45,6 +50,7 @@ class ImageApi:
     settings: Settings
     redeliver: Callable[[str, int], tuple[WebhookState | None, ImageRecord | None]]
     start_resize: Callable[[str], None]
+    cursor_key: Callable[[], bytes]  # the stage's cursor key, read when a list first needs it
     now: Callable[[], Any] = record.utc_now
 
     def create(self, owner: str, request: UploadRequest) -> dict[str, Any]:
@@ -100,22 +106,33 @@ class ImageApi:
         return self.view(self.owned(owner, image_id))
 
     def list(self, owner: str, limit: int, cursor: str | None) -> dict[str, Any]:
-        after = paging.decode_cursor(owner, cursor) if cursor else None
+        after = paging.decode_cursor(self.cursor_key(), owner, cursor) if cursor else None
         page, more = self.records.list_owned(owner, limit, after)
         last = page[-1] if page else None
+        position = {"id": last.id, "createdAt": last.created_at} if more and last else None
         return {
             "images": [self.view(image) for image in page],
-            "nextCursor": paging.encode_cursor(owner, {"id": last.id, "createdAt": last.created_at})
-            if more and last else None,
+            "nextCursor": paging.encode_cursor(self.cursor_key(), owner, position) if position else None,
         }
 
     def delete(self, owner: str, image_id: str) -> None:
-        """The record first (so nothing can act on it again), then every object it named."""
-        removed = self.records.delete_owned(image_id, owner) if looks_like_id(image_id) else None
-        if removed is None:
+        """Mark the record (no resize may claim it or write its outcome from now on), delete
+        every object, then the record. If the objects cannot be deleted, 503: the record stays
+        (GET still shows the image: nobody is told it is gone while bytes remain) and the
+        next DELETE finishes the job."""
+        marked = None
+        if looks_like_id(image_id):
+            marked = self.records.mark_deleting(image_id, owner, record.iso(self.now()))
+        if marked is None:
             raise not_found(image_id)
-        keys = [removed.upload_key or record.upload_key(image_id)] + [t.key for t in removed.thumbnails]
-        self.storage.delete_keys(keys, prefix=record.thumbnail_prefix(image_id))
+        keys = [marked.upload_key or record.upload_key(image_id)] + [t.key for t in marked.thumbnails]
+        try:
+            self.storage.delete_keys(keys, prefix=record.thumbnail_prefix(image_id))
+        except (BotoCoreError, ClientError, DeleteRefused) as exc:
+            logs.event(log, "delete.incomplete", level=logging.WARNING, imageId=image_id, reason=str(exc)[:300])
+            raise ApiError(503, "unavailable", "the image could not be deleted completely; DELETE it again",
+                           headers={"Retry-After": str(DELETE_RETRY_AFTER)}) from None
+        self.records.delete_marked(image_id, owner)
 
     def complete(self, owner: str, image_id: str) -> tuple[int, dict[str, Any]]:
         """The client's PUT is done: check the object is there, start the resize now.

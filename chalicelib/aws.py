@@ -5,6 +5,7 @@ to the embedded moto server locally and to AWS in Lambda. S3 presigning is alway
 """
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -19,16 +20,26 @@ _resources: dict[str, Any] = {}
 # the same on every client (the legacy default retries fewer error kinds).
 # A Lambda container serves one event at a time, but the local stack's threads share these.
 _RETRIES = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=50)
-_CONFIGS = {
-    "s3": _RETRIES.merge(Config(signature_version="s3v4")),
-}
+
+
+def s3_config(environ: Any = os.environ) -> Config:
+    """SigV4 always. On AWS, virtual-hosted URLs on the region's own host
+    (`bucket.s3.<region>.amazonaws.com`, us-east-1 included): botocore would otherwise sign
+    the global `bucket.s3.amazonaws.com`, which answers 307 for up to a day after a bucket
+    is made outside us-east-1, and a browser does not follow a redirect of a preflighted
+    PUT. On a local endpoint (AWS_ENDPOINT_URL), path style: no DNS name per bucket."""
+    if environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL"):
+        addressing = {"addressing_style": "path"}
+    else:
+        addressing = {"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"}
+    return _RETRIES.merge(Config(signature_version="s3v4", s3=addressing))
 
 
 def client(service: str) -> Any:
     with _lock:
         if service not in _clients:
             _clients[service] = boto3.session.Session().client(
-                service, config=_CONFIGS.get(service, _RETRIES)
+                service, config=s3_config() if service == "s3" else _RETRIES
             )
         return _clients[service]
 

@@ -80,12 +80,6 @@ def parse_retry_schedule(text: str | None) -> tuple[int, ...]:
     return delays
 
 
-def _secret(text: str) -> str:
-    if not text.startswith("whsec_"):
-        raise ValueError("expected a Standard Webhooks secret starting with whsec_")
-    return text
-
-
 def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -107,7 +101,8 @@ class Settings:
     max_pixels: int | None
     upload_url_ttl: int
     download_url_ttl: int
-    webhook_secret: str
+    webhook_secret_overlap_seconds: int
+    webhook_hourly_attempts_per_host: int
     webhook_retry_schedule: tuple[int, ...]
     webhook_allow_private_networks: bool
     webhook_require_https: bool
@@ -157,7 +152,8 @@ class Settings:
             max_pixels=_read(e, "MAX_PIXELS", _positive_int, None),
             upload_url_ttl=_read(e, "UPLOAD_URL_TTL_SECONDS", _positive_int, 600),
             download_url_ttl=_read(e, "DOWNLOAD_URL_TTL_SECONDS", _positive_int, 3600),
-            webhook_secret=_read(e, "WEBHOOK_SECRET", _secret, ""),
+            webhook_secret_overlap_seconds=_read(e, "WEBHOOK_SECRET_OVERLAP_SECONDS", _non_negative_int, 86400),
+            webhook_hourly_attempts_per_host=_read(e, "WEBHOOK_HOURLY_ATTEMPTS_PER_HOST", _positive_int, 600),
             webhook_retry_schedule=_read(e, "WEBHOOK_RETRY_SCHEDULE", parse_retry_schedule, DEFAULT_RETRY_SCHEDULE),
             webhook_allow_private_networks=_read(e, "WEBHOOK_ALLOW_PRIVATE_NETWORKS", parse_bool, False),
             webhook_require_https=_read(e, "WEBHOOK_REQUIRE_HTTPS", parse_bool, False),
@@ -186,9 +182,9 @@ class Settings:
 SETTING_NAMES = (
     "BUCKET_NAME", "TABLE_NAME", "TABLE_STREAM_ARN", "UPLOAD_QUEUE_NAME", "UPLOAD_QUEUE_URL",
     "UPLOAD_DLQ_NAME", "WEBHOOK_QUEUE_NAME", "WEBHOOK_QUEUE_URL", "WEBHOOK_DLQ_URL",
-    "WEBHOOK_SECRET", "MAX_UPLOAD_BYTES", "MAX_PIXELS", "UPLOAD_URL_TTL_SECONDS",
-    "DOWNLOAD_URL_TTL_SECONDS", "WEBHOOK_RETRY_SCHEDULE", "WEBHOOK_ALLOW_PRIVATE_NETWORKS",
-    "WEBHOOK_REQUIRE_HTTPS", "WEBHOOK_CONNECT_TIMEOUT", "WEBHOOK_READ_TIMEOUT",
+    "MAX_UPLOAD_BYTES", "MAX_PIXELS", "UPLOAD_URL_TTL_SECONDS", "DOWNLOAD_URL_TTL_SECONDS",
+    "WEBHOOK_SECRET_OVERLAP_SECONDS", "WEBHOOK_HOURLY_ATTEMPTS_PER_HOST", "WEBHOOK_RETRY_SCHEDULE",
+    "WEBHOOK_ALLOW_PRIVATE_NETWORKS", "WEBHOOK_REQUIRE_HTTPS", "WEBHOOK_CONNECT_TIMEOUT", "WEBHOOK_READ_TIMEOUT",
     "PROCESSING_LEASE_SECONDS", "STUCK_AFTER_SECONDS", "MAX_PENDING_UPLOADS", "MAX_REDELIVERIES",
     "RATE_LIMIT_TABLE_NAME", "RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST",
     "COGNITO_REGION", "COGNITO_USER_POOL_ID", "COGNITO_APP_CLIENT_ID", "COGNITO_JWKS_URL",
@@ -206,3 +202,12 @@ STREAM_ARN = os.environ.get("TABLE_STREAM_ARN") or PLACEHOLDER_STREAM_ARN
 DELIVERY_QUEUE_NAME = os.environ.get("WEBHOOK_QUEUE_NAME", "thumbgen-webhooks")
 UPLOAD_QUEUE_NAME = os.environ.get("UPLOAD_QUEUE_NAME", "thumbgen-uploads")
 UPLOAD_DLQ_NAME = os.environ.get("UPLOAD_DLQ_NAME", "thumbgen-uploads-dlq")
+
+# MaximumConcurrency of the SQS mappings (docs/deploy.md, "Function sizes"): Lambda's
+# poller never invokes a function more often at once than this, so the mapping itself
+# cannot get it throttled -- a throttled invocation hands its message back and uses up one
+# of the upload's 4 receives. Together 8: a new account may have only 10 concurrent
+# executions, and the API, the stream and the sweep need the rest.
+RESIZE_MAX_CONCURRENCY = 4
+DEAD_UPLOADS_MAX_CONCURRENCY = 2  # Lambda's minimum
+WEBHOOK_MAX_CONCURRENCY = 2

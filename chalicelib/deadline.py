@@ -6,13 +6,21 @@ socket that a session prepared with `watch_connections` opens is registered. Whe
 time is up a timer shuts those sockets down, which wakes a blocked recv or send at once.
 The exchange then fails on its own thread and cleans up as it would after any connection
 error, so no thread or socket outlives it.
+
+A name lookup (getaddrinfo) has no socket to shut down and no timeout of its own: the
+system resolver may take its retries x servers x seconds. `Deadline.run` runs it on a
+thread of its own and waits only until the deadline; the session's own lookup
+(requests-hardened resolves while it picks the connection pool) runs the same way. A
+lookup that answers in time leaves no thread behind; one given up on ends in the
+background, bounded by the resolver's own timeouts.
 """
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -20,6 +28,11 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 _active: ContextVar["Deadline | None"] = ContextVar("http_deadline", default=None)
+T = TypeVar("T")
+
+
+class LookupTimeout(TimeoutError):
+    """A name lookup was still running at the deadline."""
 
 
 class Deadline:
@@ -29,6 +42,8 @@ class Deadline:
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._expired = False
+        self._seconds = seconds
+        self._ends = time.monotonic() + seconds
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
 
@@ -36,6 +51,31 @@ class Deadline:
     def expired(self) -> bool:
         with self._lock:
             return self._expired
+
+    def remaining(self) -> float:
+        return max(0.0, self._ends - time.monotonic())
+
+    def run(self, call: Callable[..., T], *args: Any) -> T:
+        """`call(*args)` -- a blocking call no socket shutdown can cut short, such as a
+        name lookup -- on a lookup thread, waited for at most until the deadline:
+        LookupTimeout after that."""
+        outcome: list[Any] = []
+
+        def work() -> None:
+            try:
+                outcome.append((True, call(*args)))
+            except BaseException as exc:  # handed to the caller, on its own thread
+                outcome.append((False, exc))
+
+        worker = threading.Thread(target=work, name="thumbgen-lookup", daemon=True)
+        worker.start()
+        worker.join(self.remaining())
+        if not outcome:
+            raise LookupTimeout(f"not done within the attempt's {self._seconds:g} s")
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value
 
     def watch(self, sock: socket.socket) -> None:
         # A duplicate descriptor: shutdown acts on the connection, which all descriptors
@@ -54,6 +94,7 @@ class Deadline:
 
     def __enter__(self) -> "Deadline":
         self._token = _active.set(self)
+        self._ends = time.monotonic() + self._seconds
         self._timer.start()
         return self
 
@@ -104,12 +145,31 @@ class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
+def _within_deadline(pick_pool: Callable[..., Any]) -> Callable[..., Any]:
+    """An adapter's choice of connection pool, where requests-hardened resolves the host
+    and checks the address it pins, run within the active deadline."""
+    def pick(*args: Any, **kwargs: Any) -> Any:
+        deadline = _active.get()
+        if deadline is None:
+            return pick_pool(*args, **kwargs)
+        try:
+            return deadline.run(lambda: pick_pool(*args, **kwargs))
+        except LookupTimeout as late:
+            raise requests.exceptions.ConnectTimeout(f"name lookup: {late}") from None
+    return pick
+
+
 def watch_connections(session: requests.Session) -> requests.Session:
-    """Have the session's adapters (whatever they pin or filter) open watched connections."""
+    """Have the session's adapters (whatever they pin or filter) open watched connections,
+    and make the lookups of those that resolve before connecting keep to the deadline."""
     for adapter in session.adapters.values():
         if isinstance(adapter, HTTPAdapter):
             adapter.poolmanager.pool_classes_by_scheme = {
                 "http": _WatchedHTTPConnectionPool,
                 "https": _WatchedHTTPSConnectionPool,
             }
+            picks = type(adapter).build_connection_pool_key_attributes
+            if picks is not HTTPAdapter.build_connection_pool_key_attributes:  # it looks names up
+                adapter.build_connection_pool_key_attributes = _within_deadline(  # type: ignore[method-assign]
+                    adapter.build_connection_pool_key_attributes)
     return session

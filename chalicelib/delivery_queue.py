@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Mapping
 
 SQS_MAX_DELAY = 900
@@ -10,13 +10,18 @@ SQS_MAX_DELAY = 900
 
 @dataclass(frozen=True)
 class DeliveryTask:
-    """One planned attempt: which image's event, which round of delivery, which attempt."""
+    """One planned attempt: which image's event, which round of delivery, which attempt.
+
+    `dead_lettered` marks the task the sender put in the dead-letter queue when that round
+    ended failed: replayed into the webhook queue, it starts a new round (docs/webhooks.md).
+    A live task never carries it, so a late duplicate of one cannot restart a delivery."""
 
     image_id: str
     webhook_id: str
     round: int
     attempt: int
     not_before: float = 0.0  # epoch seconds; a message that arrives early is re-queued
+    dead_lettered: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -34,6 +39,7 @@ class DeliveryTask:
                 round=int(data["round"]),
                 attempt=int(data["attempt"]),
                 not_before=float(data.get("not_before", 0.0)),
+                dead_lettered=data.get("dead_lettered", False) is True,
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"delivery task is missing a field: {exc}") from exc
@@ -56,11 +62,12 @@ class DeliveryQueue:
         )
 
     def dead_letter(self, task: DeliveryTask, outcome: Mapping[str, Any]) -> None:
-        """Keep a task that could not be delivered where an operator can find and replay
-        it: the body is the task itself (as when SQS moves a message there), the reason is
-        in message attributes."""
+        """Keep the task of a delivery that ended failed where an operator can find and
+        replay it: the body is the task itself, marked dead-lettered (a replay starts a new
+        round); the reason is in message attributes."""
         attributes = {
             f"thumbgen-{name}": {"DataType": "String", "StringValue": str(value)[:256]}
             for name, value in outcome.items() if value is not None and str(value)
         }
-        self._sqs.send_message(QueueUrl=self._dlq, MessageBody=task.to_json(), MessageAttributes=attributes)
+        body = replace(task, not_before=0.0, dead_lettered=True).to_json()
+        self._sqs.send_message(QueueUrl=self._dlq, MessageBody=body, MessageAttributes=attributes)

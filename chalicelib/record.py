@@ -58,6 +58,7 @@ class Item:
     THUMBNAILS = "thumbnails"
     ERROR = "error"
     WEBHOOK = "webhook"
+    DELETING_AT = "deletingAt"  # a DELETE began: no claim or outcome may be written any more
 
 
 class Hook:
@@ -81,6 +82,33 @@ class Quota:
 
     PREFIX = "quota#"
     PENDING = "pendingIds"
+
+
+class StageKey:
+    """A secret of the whole stage, made on first use and kept in the same table:
+    `stagekey#<name>` holding 32 random bytes (no owner, no status: never an image)."""
+
+    PREFIX = "stagekey#"
+    SECRET = "secret"
+    CURSOR = "cursor"  # signs GET /images cursors (paging.py)
+
+
+class Secret:
+    """The per-owner webhook signing secrets, in the same table: `secret#<sub>`."""
+
+    PREFIX = "secret#"
+    CURRENT = "current"  # whsec_…: signs every webhook
+    PREVIOUS = "previous"  # the one it replaced: also signs until previousValidUntil
+    PREVIOUS_VALID_UNTIL = "previousValidUntil"
+    ROTATED_AT = "rotatedAt"
+
+
+class HostAttempts:
+    """Webhook attempts one owner aimed at one host in one clock hour, in the same table:
+    `attempts#<sub>#<host>#<hour>`, removed by the table's TTL once the hour is over."""
+
+    PREFIX = "attempts#"
+    COUNT = "count"
 
 
 # Secondary indexes of the table (infra/thumbgen.yaml, thumbgen/resources.py).
@@ -135,6 +163,19 @@ def webhook_id(image_id: str, status: str) -> str:
 
 def quota_key(owner: str) -> str:
     return f"{Quota.PREFIX}{owner}"
+
+
+def stage_key_id(name: str) -> str:
+    return f"{StageKey.PREFIX}{name}"
+
+
+def secret_key(owner: str) -> str:
+    return f"{Secret.PREFIX}{owner}"
+
+
+def host_attempts_key(owner: str, host: str, hour: int) -> str:
+    """`hour`: whole hours since the epoch."""
+    return f"{HostAttempts.PREFIX}{owner}#{host}#{hour}"
 
 
 # --- typed views of the item ------------------------------------------------------------
@@ -232,6 +273,7 @@ class ImageRecord:
     thumbnails: tuple[Thumbnail, ...] = field(default_factory=tuple)
     error: Mapping[str, str] | None = None
     webhook: WebhookState | None = None
+    deleting_at: str | None = None
 
     @property
     def is_final(self) -> bool:
@@ -270,6 +312,7 @@ class ImageRecord:
             thumbnails=tuple(Thumbnail.from_item(t) for t in item.get(Item.THUMBNAILS) or []),
             error=item.get(Item.ERROR),
             webhook=WebhookState.from_item(webhook) if isinstance(webhook, Mapping) and webhook else None,
+            deleting_at=item.get(Item.DELETING_AT),
         )
 
     def to_item(self) -> dict[str, Any]:
@@ -286,12 +329,13 @@ class ImageRecord:
             Item.THUMBNAILS: [t.to_item() for t in self.thumbnails] or None,
             Item.ERROR: dict(self.error) if self.error else None,
             Item.WEBHOOK: self.webhook.to_item() if self.webhook else None,
+            Item.DELETING_AT: self.deleting_at,
         })
 
 
 def image_of(item: Mapping[str, Any] | None) -> ImageRecord | None:
     """The ImageRecord of an item, or None for no item or one that is not an image (the
-    quota items share the table)."""
+    quota, secret and attempt-count items share the table)."""
     if not item or Item.STATUS not in item:
         return None
     return ImageRecord.from_item(item)

@@ -9,6 +9,7 @@ record.py's constants, as `#<name>` placeholders.
 """
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable, Mapping
@@ -17,7 +18,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from chalicelib.record import (OWNER_INDEX, PROCESSING_INDEX, DeliveryStatus, Hook, ImageRecord, ImageStatus,
-                               Item, Outcome, Quota, WebhookState, image_of, quota_key)
+                               Item, Outcome, Quota, StageKey, WebhookState, image_of, quota_key, stage_key_id)
 
 _deserializer = TypeDeserializer()
 
@@ -104,16 +105,24 @@ class RecordStore:
         records = [r for r in items if r is not None]
         return records[:limit], len(records) > limit
 
-    def processing_since_before(self, before_iso: str, limit: int = 100) -> list[str]:
-        """Ids of images processing since before `before_iso` (the sparse index)."""
-        response = self._table.query(
-            IndexName=PROCESSING_INDEX,
-            KeyConditionExpression=f"#{Item.ACTIVE_STATE} = :processing AND #{Item.PROCESSING_STARTED_AT} < :before",
-            ExpressionAttributeNames=_names(Item.ACTIVE_STATE, Item.PROCESSING_STARTED_AT),
-            ExpressionAttributeValues={":processing": str(ImageStatus.PROCESSING), ":before": before_iso},
-            Limit=limit,
-        )
-        return [str(item[Item.ID]) for item in response.get("Items", [])]
+    def processing_since_before(self, before_iso: str, page_size: int = 100) -> list[str]:
+        """Ids of every image processing since before `before_iso` (the sparse index), read
+        page by page: all of them, however many, before any is changed."""
+        query: dict[str, Any] = {
+            "IndexName": PROCESSING_INDEX,
+            "KeyConditionExpression":
+                f"#{Item.ACTIVE_STATE} = :processing AND #{Item.PROCESSING_STARTED_AT} < :before",
+            "ExpressionAttributeNames": _names(Item.ACTIVE_STATE, Item.PROCESSING_STARTED_AT),
+            "ExpressionAttributeValues": {":processing": str(ImageStatus.PROCESSING), ":before": before_iso},
+            "Limit": page_size,
+        }
+        ids: list[str] = []
+        while True:
+            response = self._table.query(**query)
+            ids.extend(str(item[Item.ID]) for item in response.get("Items", []))
+            if not response.get("LastEvaluatedKey"):
+                return ids
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     # --- writes -------------------------------------------------------------------------
 
@@ -143,19 +152,49 @@ class RecordStore:
         self._table.put_item(Item=record.to_item(), ConditionExpression=f"attribute_not_exists(#{Item.ID})",
                              ExpressionAttributeNames=_names(Item.ID))
 
-    def delete_owned(self, image_id: str, owner: str) -> ImageRecord | None:
-        """Remove the owner's image; the removed record, or None (unknown or not theirs)."""
+    def mark_deleting(self, image_id: str, owner: str, now_iso: str) -> ImageRecord | None:
+        """The first step of a DELETE: the owner's image, marked so that no resize may claim
+        it or write its outcome any more (a second mark keeps the first time); None when
+        unknown or not theirs. The record stays until its objects are gone."""
+        applied, item = self._write(
+            image_id, f"SET #{Item.DELETING_AT} = if_not_exists(#{Item.DELETING_AT}, :now)",
+            f"#{Item.OWNER} = :owner", {":now": now_iso, ":owner": owner}, _names(Item.DELETING_AT, Item.OWNER),
+        )
+        return image_of(item) if applied else None
+
+    def delete_marked(self, image_id: str, owner: str) -> bool:
+        """The last step of a DELETE, once the objects are gone: remove the marked record.
+        False when it is already gone (a concurrent DELETE finished first)."""
         try:
-            response = self._table.delete_item(
-                Key={Item.ID: image_id}, ConditionExpression=f"#{Item.OWNER} = :owner",
-                ExpressionAttributeNames=_names(Item.OWNER), ExpressionAttributeValues={":owner": owner},
-                ReturnValues="ALL_OLD",
+            self._table.delete_item(
+                Key={Item.ID: image_id},
+                ConditionExpression=f"#{Item.OWNER} = :owner AND attribute_exists(#{Item.DELETING_AT})",
+                ExpressionAttributeNames=_names(Item.OWNER, Item.DELETING_AT),
+                ExpressionAttributeValues={":owner": owner},
             )
         except ClientError as exc:
             if _is_condition_failure(exc):
-                return None
+                return False
             raise
-        return image_of(plain_values(response.get("Attributes") or {}))
+        return True
+
+    # --- stage keys ---------------------------------------------------------------------
+
+    def stage_key(self, name: str) -> bytes:
+        """The stage's secret `name`: made (32 random bytes) and stored on first use. Two
+        first uses at once agree: only one put succeeds, the other reads what it stored."""
+        key = {Item.ID: stage_key_id(name)}
+        item = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
+        if item is None:
+            try:
+                self._table.put_item(Item={**key, StageKey.SECRET: secrets.token_bytes(32)},
+                                     ConditionExpression=f"attribute_not_exists(#{Item.ID})",
+                                     ExpressionAttributeNames=_names(Item.ID))
+            except ClientError as exc:
+                if not _is_condition_failure(exc):
+                    raise
+            item = self._table.get_item(Key=key, ConsistentRead=True)["Item"]
+        return bytes(item[StageKey.SECRET])
 
     # --- pending-upload quota -----------------------------------------------------------
 
@@ -234,13 +273,13 @@ class RecordStore:
         `activeState` puts the item in the sparse processing-started index the sweeper reads.
         """
         names = _names(Item.ID, Item.STATUS, Item.PROCESSING_STARTED_AT, Item.UPDATED_AT, Item.ACTIVE_STATE,
-                       Item.PROCESSING_TRIES, Item.EXPIRES_AT_EPOCH)
+                       Item.PROCESSING_TRIES, Item.EXPIRES_AT_EPOCH, Item.DELETING_AT)
         return self._transition(
             image_id,
             f"SET #{Item.STATUS} = :processing, #{Item.PROCESSING_STARTED_AT} = :now, #{Item.UPDATED_AT} = :now, "
             f"#{Item.ACTIVE_STATE} = :processing ADD #{Item.PROCESSING_TRIES} :one REMOVE #{Item.EXPIRES_AT_EPOCH}",
-            f"attribute_exists(#{Item.ID}) AND (#{Item.STATUS} = :pending OR "
-            f"(#{Item.STATUS} = :processing AND #{Item.PROCESSING_STARTED_AT} < :stale))",
+            f"attribute_exists(#{Item.ID}) AND attribute_not_exists(#{Item.DELETING_AT}) AND "
+            f"(#{Item.STATUS} = :pending OR (#{Item.STATUS} = :processing AND #{Item.PROCESSING_STARTED_AT} < :stale))",
             {":processing": str(ImageStatus.PROCESSING), ":pending": str(ImageStatus.PENDING_UPLOAD),
              ":now": now_iso, ":stale": stale_before_iso, ":one": 1},
             names,
@@ -269,11 +308,18 @@ class RecordStore:
 
     def finish_unfinished(self, seen: ImageRecord, outcome: Outcome, finished_iso: str,
                           webhook: WebhookState | None) -> tuple[ImageRecord | None, ImageRecord | None]:
-        """Give up on an image still as it was seen (same status, same updatedAt): for the
-        dead-letter consumer and the sweeper, which act on images no worker finished."""
-        return self._finish(seen.id, outcome, finished_iso, webhook,
-                            f"#{Item.STATUS} = :seen_status AND #{Item.UPDATED_AT} = :seen_updated",
-                            {":seen_status": str(seen.status), ":seen_updated": seen.updated_at}, ())
+        """Give up on an image still as it was seen (same status, updatedAt and claim): for
+        the dead-letter consumer and the sweeper, which act on images no worker finished.
+        A worker's claim in between changes processingStartedAt, and the write is refused."""
+        condition = f"#{Item.STATUS} = :seen_status AND #{Item.UPDATED_AT} = :seen_updated AND "
+        values: dict[str, Any] = {":seen_status": str(seen.status), ":seen_updated": seen.updated_at}
+        if seen.processing_started_at is None:
+            condition += f"attribute_not_exists(#{Item.PROCESSING_STARTED_AT})"
+        else:
+            condition += f"#{Item.PROCESSING_STARTED_AT} = :seen_claim"
+            values[":seen_claim"] = seen.processing_started_at
+        return self._finish(seen.id, outcome, finished_iso, webhook, condition, values,
+                            (Item.PROCESSING_STARTED_AT,))
 
     def _finish(self, image_id: str, outcome: Outcome, finished_iso: str, webhook: WebhookState | None,
                 condition: str, values: dict[str, Any],
@@ -282,9 +328,10 @@ class RecordStore:
         if webhook is not None:
             fields[Item.WEBHOOK] = webhook.to_item()
         sets = ", ".join(f"#{name} = :{name}" for name in fields)
-        names = _names(*fields, Item.ACTIVE_STATE, Item.STATUS, Item.UPDATED_AT, *condition_names)
+        names = _names(*fields, Item.ACTIVE_STATE, Item.STATUS, Item.UPDATED_AT, Item.DELETING_AT, *condition_names)
         values = {**values, **{f":{name}": value for name, value in fields.items()}}
-        return self._transition(image_id, f"SET {sets} REMOVE #{Item.ACTIVE_STATE}", condition, values, names)
+        return self._transition(image_id, f"SET {sets} REMOVE #{Item.ACTIVE_STATE}",
+                                f"attribute_not_exists(#{Item.DELETING_AT}) AND {condition}", values, names)
 
     # --- webhook delivery (the rules: webhook_state.py) ---------------------------------
 
@@ -342,6 +389,44 @@ class RecordStore:
             values, names, returns="NONE",
         )
         return applied
+
+    def postpone_attempt(self, image_id: str, webhook_id: str, round_: int, attempt: int, due_iso: str) -> bool:
+        """Show when a deferred attempt comes (nextAttemptAt), if it is still the next one."""
+        applied, _ = self._write(
+            image_id,
+            f"SET {_W}.#{Hook.NEXT_ATTEMPT_AT} = :due",
+            f"{_W}.#{Hook.ID} = :wid AND {_W}.#{Hook.ROUND} = :round AND {_W}.#{Hook.STATUS} = :pending "
+            f"AND {_W}.#{Hook.ATTEMPTS} = :prev AND attribute_not_exists({_W}.#{Hook.IN_FLIGHT})",
+            {":due": due_iso, ":wid": webhook_id, ":round": round_, ":pending": str(DeliveryStatus.PENDING),
+             ":prev": attempt - 1},
+            _names(Item.WEBHOOK, Hook.NEXT_ATTEMPT_AT, Hook.ID, Hook.ROUND, Hook.STATUS, Hook.ATTEMPTS, Hook.IN_FLIGHT),
+            returns="NONE",
+        )
+        return applied
+
+    def replay_failed_round(self, image_id: str, webhook_id: str, round_: int,
+                            now_iso: str) -> ImageRecord | None:
+        """A replayed dead letter: if round `round_` of this event still stands failed, a new
+        round starts with its attempt 1 claimed, in one write (so two replays of one dead
+        letter start one round). The record, or None when there is nothing to replay: the
+        event was delivered since, a later round exists, or the image is gone. Not limited
+        by MAX_REDELIVERIES: an operator's decision."""
+        names = _names(Item.WEBHOOK, Item.UPDATED_AT, Hook.ID, Hook.STATUS, Hook.ROUND, Hook.ATTEMPTS,
+                       Hook.IN_FLIGHT, Hook.LAST_ATTEMPT_AT, Hook.NEXT_ATTEMPT_AT, Hook.LAST_ERROR,
+                       Hook.LAST_STATUS_CODE, Hook.DELIVERED_AT)
+        replayed, _ = self._transition(
+            image_id,
+            f"SET {_W}.#{Hook.STATUS} = :pending, {_W}.#{Hook.ROUND} = {_W}.#{Hook.ROUND} + :one, "
+            f"{_W}.#{Hook.ATTEMPTS} = :one, {_W}.#{Hook.IN_FLIGHT} = :one, {_W}.#{Hook.LAST_ATTEMPT_AT} = :now, "
+            f"#{Item.UPDATED_AT} = :now "
+            f"REMOVE {_W}.#{Hook.NEXT_ATTEMPT_AT}, {_W}.#{Hook.LAST_ERROR}, {_W}.#{Hook.LAST_STATUS_CODE}, "
+            f"{_W}.#{Hook.DELIVERED_AT}",
+            f"{_W}.#{Hook.ID} = :wid AND {_W}.#{Hook.ROUND} = :round AND {_W}.#{Hook.STATUS} = :failed",
+            {":pending": str(DeliveryStatus.PENDING), ":failed": str(DeliveryStatus.FAILED), ":one": 1,
+             ":now": now_iso, ":wid": webhook_id, ":round": round_},
+            names,
+        )
+        return replayed
 
     def restart_delivery(self, image_id: str, now_iso: str,
                          max_round: int) -> tuple[WebhookState | None, ImageRecord | None]:

@@ -57,9 +57,11 @@ class Resizer:
     storage: ImageStorage
     settings: Settings
     now: Callable[[], Any] = record.utc_now
-    # Called with the finished item, whose first webhook attempt the outcome's write
-    # claimed: sends it from here, at once.
-    notify: Callable[[ImageRecord], Any] | None = None
+    # Sends the first webhook attempt from here, at once. Called with the claimed image
+    # as its outcome is about to be written (so what the attempt needs is fetched
+    # meanwhile), it returns the call that sends the attempt for the finished item, whose
+    # outcome's write claimed it.
+    notify: Callable[[ImageRecord], Callable[[ImageRecord], Any]] | None = None
     checkpoint: Callable[[str, str], None] = field(default=_no_checkpoint)
 
     def process(self, key: str) -> str:
@@ -104,24 +106,26 @@ class Resizer:
                 outcome = Outcome.failure("internal_error", "the image could not be processed; upload it again")
         self.checkpoint("before_outcome", image_id)
         finished = record.iso(self.now())
-        webhook = None
+        webhook, send_first = None, None
         if claimed.webhook_url:
             webhook = webhook_state.initial(image_id, claimed.webhook_url, str(outcome.status),
                                             claimed_at=finished if self.notify is not None else None)
+            send_first = self.notify(claimed) if self.notify is not None else None
         done, seen = self.records.finish(image_id, claimed_at, outcome, finished, webhook)
         if done is None:
             return self._lost(image_id, outcome, seen)
         logs.event(log, "resize.finished", imageId=image_id, outcome=str(outcome.status), attempt=tries,
                    code=(outcome.error or {}).get("code"), durationMs=round((time.perf_counter() - clock) * 1000),
                    size=outcome.size, type=outcome.type, **timings)
-        if self.notify is not None and done.webhook is not None:
-            self.notify(done)
+        if send_first is not None and done.webhook is not None:
+            send_first(done)
         return str(outcome.status)
 
     def _not_claimed(self, image_id: str, key: str, seen: ImageRecord | None) -> str:
-        if seen is None:
-            # No record: the image was deleted, or its pending record expired. The bytes
-            # (and any thumbnails a racing worker made) belong to nobody: remove them.
+        if seen is None or seen.deleting_at:
+            # No record (the image was deleted, or its pending record expired), or one being
+            # deleted. The bytes (and any thumbnails a racing worker made) belong to nobody:
+            # remove them.
             self.storage.delete_keys([key], prefix=record.thumbnail_prefix(image_id))
             logs.event(log, "resize.orphan_removed", imageId=image_id, outcome="orphan")
             return "orphan"
@@ -140,8 +144,9 @@ class Resizer:
         return max(0, min(lease, int((started - self.now()).total_seconds()) + lease))
 
     def _lost(self, image_id: str, outcome: Outcome, seen: ImageRecord | None) -> str:
-        """finish() was refused: the lease was taken over, or the image deleted meanwhile."""
-        if seen is None:
+        """finish() was refused: the lease was taken over, or the image deleted meanwhile
+        (gone, or marked by a DELETE still removing its objects)."""
+        if seen is None or seen.deleting_at:
             keys = [t.key for t in outcome.thumbnails] + [record.upload_key(image_id)]
             self.storage.delete_keys(keys, prefix=record.thumbnail_prefix(image_id))
             logs.event(log, "resize.deleted_meanwhile", imageId=image_id, outcome="deleted")
@@ -150,11 +155,20 @@ class Resizer:
                    status=str(seen.status))
         return "lost"
 
-    def give_up(self, image_id: str, message: str) -> str:
-        """End an image no worker finished as failed / internal_error (dead letters, sweeper)."""
+    def give_up(self, image_id: str, message: str, claimed_before: str | None = None) -> str:
+        """End an image no worker finished as failed / internal_error (dead letters, sweeper).
+
+        With `claimed_before` (the sweeper), only an image still processing under a claim
+        made before that time: one a worker has claimed since the sweeper's query is left
+        to it. The write is conditional on the claim this read saw."""
         seen = self.records.get(image_id)
-        if seen is None or seen.is_final:
+        if seen is None or seen.is_final or seen.deleting_at:
             return "nothing_to_do"
+        if claimed_before is not None and not (
+                seen.status == ImageStatus.PROCESSING and seen.processing_started_at
+                and seen.processing_started_at < claimed_before):
+            logs.event(log, "resize.not_stuck", imageId=image_id, outcome="skipped", status=str(seen.status))
+            return "not_stuck"
         finished = record.iso(self.now())
         webhook = None
         if seen.webhook_url:

@@ -6,7 +6,8 @@ decides anything: the use cases live in api.py, resize.py and webhook_delivery.p
 from __future__ import annotations
 
 import threading
-from typing import Any, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
 
 from chalicelib import aws, logs, upload_events
 from chalicelib.api import ImageApi
@@ -16,14 +17,18 @@ from chalicelib.webhook_delivery import WebhookDelivery
 from chalicelib.resize import Resizer
 from chalicelib.delivery_queue import DeliveryQueue
 from chalicelib.rate_limit import RateLimit, RateLimiter
+from chalicelib.record import ImageRecord, StageKey
 from chalicelib.record_store import RecordStore
 from chalicelib.storage import ImageStorage, require_conditional_put
 from chalicelib.sweeper import Sweeper
+from chalicelib.webhook_budget import HostBudget
+from chalicelib.webhook_secrets import SecretStore, WebhookSecrets
 from chalicelib.webhook_urls import UrlPolicy
 from chalicelib.webhook_sender import Sender
 
 _lock = threading.RLock()
 _cache: dict[str, Any] = {}
+_background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="thumbgen-prefetch")
 
 
 def _cached(name: str, build):
@@ -73,11 +78,18 @@ def resizer() -> Resizer:
     return _cached("resizer", build)
 
 
-def _first_attempt(item: Mapping[str, Any]) -> None:
-    try:
-        delivery().send_claimed(item)
-    except Exception:  # the outcome is recorded; the stream's queued copy takes over
-        logs.get("service").exception("webhook.inline_attempt_failed", extra={"fields": {"imageId": item["id"]}})
+def _first_attempt(claimed: ImageRecord) -> Callable[[ImageRecord], None]:
+    """The resize's own first attempt: the owner's signing secrets are read while the
+    outcome is written, so reading them adds nothing to the webhook's latency; the call
+    returned sends the attempt once the outcome is recorded."""
+    secrets = _background.submit(lambda: delivery().signing_secrets(claimed.owner))  # its errors: in send
+
+    def send(done: ImageRecord) -> None:
+        try:
+            delivery().send_claimed(done, secrets.result())
+        except Exception:  # the outcome is recorded; the stream's queued copy takes over
+            logs.get("service").exception("webhook.inline_attempt_failed", extra={"fields": {"imageId": done.id}})
+    return send
 
 
 def sweeper() -> Sweeper:
@@ -94,8 +106,19 @@ def delivery() -> WebhookDelivery:
             sender=Sender(url_policy(), s.webhook_connect_timeout, s.webhook_read_timeout),
             storage=storage(),
             settings=s,
+            secrets=webhook_secrets(),
+            budget=HostBudget(aws.resource("dynamodb").Table(s.table), s.webhook_hourly_attempts_per_host),
         )
     return _cached("delivery", build)
+
+
+def webhook_secrets() -> WebhookSecrets:
+    """Users' signing secrets, through a Table object of their own: it is used from the
+    prefetch thread while the records' one writes an outcome."""
+    def build() -> WebhookSecrets:
+        s = current_settings()
+        return WebhookSecrets(SecretStore(aws.resource("dynamodb").Table(s.table)), s.webhook_secret_overlap_seconds)
+    return _cached("webhook_secrets", build)
 
 
 def start_resize(key: str, delay: int = 0) -> None:
@@ -110,6 +133,7 @@ def image_api() -> ImageApi:
         records=records(), storage=storage(), settings=current_settings(),
         redeliver=lambda image_id, max_round: delivery().redeliver(image_id, max_round),
         start_resize=start_resize,
+        cursor_key=cursor_key,
     ))
 
 
@@ -119,6 +143,11 @@ def rate_limiter() -> RateLimiter:
         return RateLimiter(aws.client("dynamodb"), s.rate_limit_table,
                            RateLimit(s.rate_limit_per_second, s.rate_limit_burst))
     return _cached("rate_limiter", build)
+
+
+def cursor_key() -> bytes:
+    """The stage's cursor key, read (or made) once per process."""
+    return _cached("cursor_key", lambda: records().stage_key(StageKey.CURSOR))
 
 
 def verifier() -> TokenVerifier:

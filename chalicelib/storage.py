@@ -17,6 +17,10 @@ class ReadStopped(Exception):
     """The reader was told to stop: nobody wants these bytes any more."""
 
 
+class DeleteRefused(RuntimeError):
+    """S3 answered a batch delete, but refused some of its keys."""
+
+
 class PresignUnsupported(RuntimeError):
     """This botocore cannot sign what the upload URL must carry."""
 
@@ -135,7 +139,7 @@ class ImageStorage:
             )
             if response.get("Errors"):
                 first = response["Errors"][0]
-                raise RuntimeError(f"S3 refused to delete {first.get('Key')}: {first.get('Code')}")
+                raise DeleteRefused(f"S3 refused to delete {first.get('Key')}: {first.get('Code')}")
 
     def put_object(self, key: str, data: bytes, content_type: str) -> None:
         self._s3.put_object(

@@ -1,7 +1,8 @@
 """The sweeper: images left `processing` longer than the bound are failed and counted.
 
 The queue's retries and dead-letter consumer already end every image; this is the check
-that they did. Each run fails what it finds (failed / internal_error, webhook included)
+that they did. Each run reads every stuck image (page by page), then fails each one that
+is still stuck when looked at again (failed / internal_error, webhook included)
 and reports the count as a CloudWatch metric in Embedded Metric Format: one log line,
 no PutMetricData permission, and the StuckImages alarm watches it.
 """
@@ -44,8 +45,8 @@ class Sweeper:
         """Fail every image processing since before the bound; their ids."""
         before = record.iso(self.now() - timedelta(seconds=self.stuck_after_seconds))
         stuck = self.records.processing_since_before(before)
-        failed = [i for i in stuck if self.resizer.give_up(
-            i, f"the image was still processing after {self.stuck_after_seconds} s; upload it again") == "failed"]
+        message = f"the image was still processing after {self.stuck_after_seconds} s; upload it again"
+        failed = [i for i in stuck if self.resizer.give_up(i, message, claimed_before=before) == "failed"]
         logs.event(log, "sweep.finished", found=len(stuck), failed=len(failed),
                    **metric_line(self.stage, len(stuck), int(time.time() * 1000)))
         return failed

@@ -1,10 +1,10 @@
 """Webhook events: the body of thumbnails.generated / thumbnails.failed and its Standard
-Webhooks signature (docs/webhooks.md)."""
+Webhooks signature by the owner's secrets (docs/webhooks.md)."""
 from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from standardwebhooks import Webhook
 
@@ -38,9 +38,12 @@ def encode_event(event: Mapping[str, Any]) -> str:
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
 
 
-def sign(secret: str, msg_id: str, body: str, at: datetime) -> dict[str, str]:
-    """Standard Webhooks headers; a fresh timestamp on every attempt, the same id."""
-    signature = Webhook(secret).sign(msg_id=msg_id, timestamp=at, data=body)
+def sign(secrets: Sequence[str], msg_id: str, body: str, at: datetime) -> dict[str, str]:
+    """Standard Webhooks headers; a fresh timestamp on every attempt, the same id. One
+    signature per secret, space-separated (a rotation's overlap signs with two)."""
+    if isinstance(secrets, str) or not secrets:
+        raise TypeError("sign() takes a non-empty sequence of secrets")
+    signature = " ".join(Webhook(secret).sign(msg_id=msg_id, timestamp=at, data=body) for secret in secrets)
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(int(at.timestamp())),

@@ -1,5 +1,6 @@
 """One webhook attempt over HTTP: refused before any connection when the URL's rules say
-so, pinned to the checked address, never redirected, over within its deadline."""
+so, pinned to the checked address, never redirected, over within its deadline -- its name
+lookups included."""
 from __future__ import annotations
 
 import time
@@ -12,9 +13,10 @@ from requests_hardened import Config as HardenedConfig
 from requests_hardened import HTTPSession
 from requests_hardened.ip_filter import InvalidIPAddress
 
-from chalicelib.deadline import Deadline, watch_connections
+from chalicelib.deadline import Deadline, LookupTimeout, watch_connections
 from chalicelib.webhook_events import USER_AGENT
-from chalicelib.webhook_urls import Resolver, UnsafeWebhookUrl, UrlPolicy, check_webhook_url, system_resolver
+from chalicelib.webhook_urls import (HostUnresolved, Resolver, UnsafeWebhookUrl, UrlPolicy, check_webhook_url,
+                                     system_resolver)
 
 MAX_RESPONSE_BYTES = 4096
 
@@ -31,7 +33,8 @@ class AttemptResult:
 
     @property
     def gone(self) -> bool:
-        """410, or a URL the rules refuse: retrying cannot help."""
+        """410, or a URL the rules refuse (an address they forbid): retrying cannot help.
+        A name that does not resolve is not gone: resolvers fail for a while."""
         return self.status_code == 410 or (self.error or "").startswith("refused:")
 
 
@@ -80,16 +83,20 @@ class Sender:
         return self.connect_timeout + self.read_timeout
 
     def post(self, url: str, body: str, headers: Mapping[str, str]) -> AttemptResult:
-        """One attempt, over within total_timeout whatever the receiver does.
+        """One attempt, over within total_timeout whatever the receiver or the resolver does.
 
         The exchange runs on the calling thread; at the deadline its socket is shut down,
-        so a receiver that drips its answer cannot hold a thread or a socket past it.
+        so a receiver that drips its answer cannot hold a thread or a socket past it. The
+        URL's check and the connection's own lookup wait for the resolver only until then.
         """
-        try:
-            check_webhook_url(url, self.policy, self.resolve)
-        except UnsafeWebhookUrl as exc:
-            return AttemptResult(error=f"refused: {exc}")
         with Deadline(self.total_timeout) as deadline:
+            try:
+                check_webhook_url(url, self.policy, lambda host, port: deadline.run(self.resolve, host, port))
+            except HostUnresolved as exc:  # the resolver failed: try again later, like a connection error
+                late = isinstance(exc.__cause__, LookupTimeout)
+                return AttemptResult(error="timeout" if late else "name lookup failed")
+            except UnsafeWebhookUrl as exc:
+                return AttemptResult(error=f"refused: {exc}")
             result = self._exchange(url, body, headers, deadline)
         if deadline.expired and result.status_code is None and not result.gone:
             return AttemptResult(error="timeout")  # the cut surfaces as a connection error

@@ -42,10 +42,24 @@ def queued_first_attempt(state: WebhookState) -> tuple[int, bool]:
     return state.attempts + 1, False
 
 
+def round_started(old: WebhookState | None, new: WebhookState | None) -> bool:
+    """Whether a stream record shows a new delivery round (a redelivery, a dead-letter
+    replay): the record of that write is what queues the round's first attempt."""
+    return (old is not None and new is not None and new.id == old.id and new.round > old.round
+            and new.status == DeliveryStatus.PENDING)
+
+
 def recorded(state: WebhookState | None, webhook_id_: str, round_: int, attempt: int) -> bool:
     """Whether `state` shows attempt `attempt` of that round already sent and recorded."""
     return (state is not None and state.id == webhook_id_ and state.round == round_
             and state.attempts >= attempt and state.in_flight is None)
+
+
+def replayable(state: WebhookState | None, webhook_id_: str, round_: int) -> bool:
+    """Whether a dead letter of round `round_` may start a new round: that round still
+    stands failed (record_store.replay_failed_round's condition is the same rule)."""
+    return (state is not None and state.id == webhook_id_ and state.round == round_
+            and state.status == DeliveryStatus.FAILED)
 
 
 class Claim(StrEnum):

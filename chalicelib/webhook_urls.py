@@ -38,6 +38,12 @@ class UnsafeWebhookUrl(ValueError):
     """The URL is malformed or aims at an address the service must not call."""
 
 
+class HostUnresolved(UnsafeWebhookUrl):
+    """The host's name could not be looked up (no answer, a resolver error, a timeout):
+    refused at registration, but at send time only a reason to try again later, since a
+    resolver's failure says nothing about the address the name will have."""
+
+
 @dataclass(frozen=True)
 class UrlPolicy:
     allow_private_networks: bool = False
@@ -118,16 +124,18 @@ def check_webhook_url(url: str, policy: UrlPolicy, resolve: Resolver = system_re
         return []
     try:
         answers = list(resolve(host, port))
-    except (OSError, UnicodeError) as exc:
-        raise UnsafeWebhookUrl(f"webhookUrl host does not resolve: {host}") from exc
+    except UnicodeError as exc:  # a name no resolver can take (an empty or over-long label)
+        raise UnsafeWebhookUrl(f"webhookUrl host is not a valid name: {host}") from exc
+    except OSError as exc:  # socket.gaierror (EAI_AGAIN, EAI_NONAME…), a timeout
+        raise HostUnresolved(f"webhookUrl host does not resolve: {host}") from exc
     if not answers:
-        raise UnsafeWebhookUrl(f"webhookUrl host does not resolve: {host}")
+        raise HostUnresolved(f"webhookUrl host does not resolve: {host}")
     addresses = []
     for answer in answers:
         try:
             ip = normalise_ip(answer)
         except ValueError as exc:
-            raise UnsafeWebhookUrl(f"webhookUrl host resolved to a non-IP answer: {answer}") from exc
+            raise HostUnresolved(f"webhookUrl host resolved to a non-IP answer: {answer}") from exc
         if not is_public(ip):
             raise UnsafeWebhookUrl("webhookUrl points at a private, loopback or reserved address")
         addresses.append(ip)

@@ -4,13 +4,13 @@
     python -m infra.deploy destroy dev     # remove everything, data included
 
 deploy: (1) creates or updates the CloudFormation stack `thumbgen-<stage>-infra` from
-infra/thumbgen.yaml (an unchanged template is "No updates": nothing happens), (2) reads the
-stage's webhook secret from SSM Parameter Store (`/thumbgen/<stage>/webhook-secret`,
-SecureString), creating it on the first deploy, (3) renders the stage's Chalice config
-from the stack's outputs, the roles and the secret into build/deploy/<stage>/, (4) runs
-`chalice deploy --stage <stage>` there, (5) sets what Chalice cannot: the API's
-throttling, the stream mapping's retries and on-failure destination, the sweep's
-on-failure destination, and prints the API URL and how to get a token.
+infra/thumbgen.yaml (an unchanged template is "No updates": nothing happens), (2) renders
+the stage's Chalice config from the stack's outputs and the roles into
+build/deploy/<stage>/, (3) runs `chalice deploy --stage <stage>` there, (4) sets what
+Chalice cannot: the API's throttling, the stream mapping's retries and on-failure
+destination, the sweep's on-failure destination, and prints the API URL and how to get a
+token. There is no stage-wide secret: each user's webhook signing secret is made by the
+API on first use (`GET /webhook-secret`) and kept in the images table.
 
 Chalice's record of what it created (.chalice/deployed/<stage>.json, gitignored) is kept
 in SSM too (`/thumbgen/<stage>/chalice-deployed`), so a deploy from a fresh checkout (CI)
@@ -20,10 +20,8 @@ Credentials and region come from the usual AWS environment (AWS_PROFILE, AWS_REG
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -59,16 +57,8 @@ def stack_name(stage: str) -> str:
     return f"thumbgen-{stage}-infra"
 
 
-def secret_parameter(stage: str) -> str:
-    return f"/thumbgen/{stage}/webhook-secret"
-
-
 def record_parameter(stage: str) -> str:
     return f"/thumbgen/{stage}/chalice-deployed"
-
-
-def new_webhook_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def stack_parameters(stage: str, env: dict[str, str]) -> list[dict[str, str]]:
@@ -133,22 +123,6 @@ def _failures(cfn: Any, stack_id: str) -> list[str]:
 def stack_outputs(cfn: Any, name: str) -> dict[str, str]:
     stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-
-
-def webhook_secret(ssm: Any, stage: str) -> str:
-    """The stage's signing secret: read it, or create it once (never rotated by deploy)."""
-    name = secret_parameter(stage)
-    try:
-        return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
-    except ssm.exceptions.ParameterNotFound:
-        pass
-    try:
-        ssm.put_parameter(Name=name, Value=new_webhook_secret(), Type="SecureString",
-                          Overwrite=False,
-                          Description=f"thumbgen {stage}: Standard Webhooks signing secret")
-    except ssm.exceptions.ParameterAlreadyExists:
-        pass  # another deploy made it first: use theirs
-    return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
 
 
 def deployed_rest_api(state_dir: Path, stage: str) -> dict[str, str] | None:
@@ -238,7 +212,7 @@ def route_sweep_failures(lambda_: Any, function: str, failures_arn: str,
 def configure_stage(session: Any, stage: str, outputs: dict[str, str], rest_api_id: str, *,
                     config: dict[str, Any] | None = None,
                     sleep: Callable[[float], None] = time.sleep) -> None:
-    """Step 5: what `chalice deploy` has no setting for, applied again on every deploy."""
+    """Step 4: what `chalice deploy` has no setting for, applied again on every deploy."""
     config = load_config() if config is None else config
     app = config["app_name"]
     rate, burst = API_THROTTLING[stage]
@@ -268,7 +242,6 @@ thumbgen {stage} is deployed.
   webhook queue:  {outputs['WebhookQueueUrl']}
   dead letters:   {outputs['WebhookDlqUrl']}
   alarms:         {alarms}
-  webhook secret: aws ssm get-parameter --with-decryption --name {secret_parameter(stage)} --query Parameter.Value --output text
 
 Create a user (administrators only), sign in and call the API (the token lasts 60 minutes):
   read -rsp 'new password for alice: ' PASSWORD; echo
@@ -277,7 +250,8 @@ Create a user (administrators only), sign in and call the API (the token lasts 6
   TOKEN=$(aws cognito-idp initiate-auth --client-id {client} --auth-flow USER_PASSWORD_AUTH \\
       --auth-parameters "{{\\"USERNAME\\":\\"alice\\",\\"PASSWORD\\":\\"$PASSWORD\\"}}" \\
       --query AuthenticationResult.AccessToken --output text)
-  curl -H "Authorization: Bearer $TOKEN" {url}images"""
+  curl -H "Authorization: Bearer $TOKEN" {url}images
+  curl -H "Authorization: Bearer $TOKEN" {url}webhook-secret    # alice's webhook signing secret"""
 
 
 def empty_bucket(s3: Any, bucket: str) -> int:
@@ -315,7 +289,7 @@ def _chalice(project: Path, region: str, *args: str) -> None:
 
 def prepare(session: Any, stage: str, *, build_dir: Path = BUILD, state_dir: Path = STATE,
             env: dict[str, str] | None = None) -> tuple[Path, dict[str, str]]:
-    """Steps 1-3: the stack, the secret and the stage's rendered Chalice project."""
+    """Steps 1-2: the stack and the stage's rendered Chalice project."""
     config = load_config()
     if stage not in config["stages"]:
         raise SystemExit(f"error: no stage {stage!r} in .chalice/config.json")
@@ -325,9 +299,7 @@ def prepare(session: Any, stage: str, *, build_dir: Path = BUILD, state_dir: Pat
                  stack_parameters(stage, dict(os.environ if env is None else env)),
                  [{"Key": "app", "Value": "thumbgen"}, {"Key": "stage", "Value": stage}])
     outputs = stack_outputs(cfn, name)
-    secret = webhook_secret(session.client("ssm"), stage)
-    project = build_project(build_dir / stage, render_stage(config, stage, outputs, secret),
-                            state_dir=state_dir)
+    project = build_project(build_dir / stage, render_stage(config, stage, outputs), state_dir=state_dir)
     return project, outputs
 
 
@@ -385,8 +357,6 @@ def destroy(stage: str, assume_yes: bool = False, *, build_dir: Path = BUILD,
         print(f"{name}: deleted")
     else:
         print(f"{name}: no such stack")
-    # 3. The secret.
-    _delete_parameter(ssm, secret_parameter(stage))
 
 
 def _delete_parameter(ssm: Any, name: str) -> None:

@@ -3,9 +3,9 @@
 `chalice deploy` and `chalice package` read `.chalice/config.json` from the project
 directory and nothing else. The repository's config.json holds what every deployment
 shares (memory, timeouts, limits, webhook rules) and placeholders for what only a real
-account has: resource names and ARNs (the stack's outputs), the execution roles and the
-webhook secret. `make deploy` writes those into a copy of the project under build/ and
-never into the repository, so no secret or account id lands in a commit.
+account has: resource names and ARNs (the stack's outputs) and the execution roles.
+`make deploy` writes those into a copy of the project under build/ and never into the
+repository, so no account id lands in a commit.
 """
 from __future__ import annotations
 
@@ -86,21 +86,17 @@ def load_config(repo: Path = REPO) -> dict[str, Any]:
     return json.loads((repo / ".chalice" / "config.json").read_text())
 
 
-def render_stage(config: Mapping[str, Any], stage: str, outputs: Mapping[str, str],
-                 secret: str) -> dict[str, Any]:
-    """The config with `stage` filled in from the stack's outputs and the secret."""
+def render_stage(config: Mapping[str, Any], stage: str, outputs: Mapping[str, str]) -> dict[str, Any]:
+    """The config with `stage` filled in from the stack's outputs."""
     if stage not in config.get("stages", {}):
         raise KeyError(f"stage {stage!r} is not in .chalice/config.json")
     missing = sorted(name for name in (*OUTPUT_ENV, *OUTPUT_ROLE) if not outputs.get(name))
     if missing:
         raise KeyError(f"the stack has no output {', '.join(missing)}")
-    if not secret.startswith("whsec_"):
-        raise ValueError("the webhook secret must be a Standard Webhooks secret (whsec_…)")
     rendered = copy.deepcopy(dict(config))
     stage_config = rendered["stages"][stage]
     env = stage_config.setdefault("environment_variables", {})
     env.update({variable: outputs[output] for output, variable in OUTPUT_ENV.items()})
-    env["WEBHOOK_SECRET"] = secret
     functions = stage_config.setdefault("lambda_functions", {})
     for output, function in OUTPUT_ROLE.items():
         functions.setdefault(function, {})["iam_role_arn"] = outputs[output]
@@ -127,7 +123,7 @@ def build_project(dest: Path, config: Mapping[str, Any], *, state_dir: Path | No
     chalice_dir = dest / ".chalice"
     chalice_dir.mkdir()
     config_path = chalice_dir / "config.json"
-    # May hold the webhook secret: readable by the owner only.
+    # Names the account's resources and roles: readable by the owner only.
     fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(config, f, indent=2)

@@ -24,6 +24,7 @@ if str(ROOT) not in sys.path:
 # running local stack of the end-to-end and browser tests, is in tests/live_stack.py.
 pytest_plugins = ["tests.iam.plugin", "tests.live_stack"]
 
+# A fixed Standard Webhooks secret for tests of signing itself (users' own are made by the API).
 TEST_SECRET = "whsec_" + "dGhpcy1pcy1hLXRlc3Qtc2VjcmV0LW9ubHkh"
 
 
@@ -75,7 +76,6 @@ def stage_environment(resources, **overrides: str) -> dict[str, str]:
         "UPLOAD_QUEUE_URL": resources.upload_queue_url,
         "WEBHOOK_QUEUE_URL": resources.webhook_queue_url,
         "WEBHOOK_DLQ_URL": resources.webhook_dlq_url,
-        "WEBHOOK_SECRET": TEST_SECRET,
         "WEBHOOK_RETRY_SCHEDULE": "5,300",
         "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "false",
         "WEBHOOK_READ_TIMEOUT": "2",
@@ -175,6 +175,12 @@ def queue_messages(resources, url: str | None = None, attributes: bool = False) 
             sqs.delete_message(QueueUrl=url or resources.webhook_queue_url,
                                ReceiptHandle=message["ReceiptHandle"])
         out.extend(got)
+
+
+def secret_of(resources, owner: str) -> str:
+    """The owner's current webhook signing secret, as the table holds it."""
+    item = boto3.resource("dynamodb").Table(resources.table).get_item(Key={"id": f"secret#{owner}"})["Item"]
+    return item["current"]
 
 
 def put_upload(resources, image_id: str, data: bytes) -> None:

@@ -14,7 +14,6 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from tests.conftest import TEST_SECRET
 from thumbgen.client import ThumbgenClient
 from thumbgen.stack import DEMO_USER, free_port, local_client
 from thumbgen.users import local_pool, token_for
@@ -46,13 +45,17 @@ class RunningStack:
     def client_for(self, user: str, **options: Any) -> ThumbgenClient:
         return ThumbgenClient(self.api_url, token=self.token(user), **options)
 
+    def secret(self, user: str = "e2e-alice") -> str:
+        """The user's current webhook signing secret, from the API."""
+        return self.client_for(user).webhook_secret()["secret"]
+
 
 @contextlib.contextmanager
 def running_stack(log: Path, **env: str) -> Iterator[RunningStack]:
     """`thumbgen run` in a subprocess on free ports; stopped on exit."""
     aws_port, api_port = free_port(), free_port()
     env = {**os.environ, "AWS_PORT": str(aws_port), "API_PORT": str(api_port),
-           "WEBHOOK_SECRET": TEST_SECRET, "THUMBGEN_DEMO_PASSWORD": DEMO_PASSWORD, **env}
+           "THUMBGEN_DEMO_PASSWORD": DEMO_PASSWORD, **env}
     with open(log, "wb") as out:
         # A process group of its own: whatever happens, nothing it started outlives the tests.
         process = subprocess.Popen([sys.executable, "-m", "thumbgen.cli", "run"], cwd=ROOT, env=env,

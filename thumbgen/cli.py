@@ -4,7 +4,6 @@ receiver that verifies signatures), `render` (the thumbnail engine offline)."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 
@@ -32,9 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     token = sub.add_parser("token", help="print a fresh access token for a user of the running local stack")
     token.add_argument("--user", default="demo", help="created on first use (default: demo)")
 
-    receive = sub.add_parser("receive", help="print webhooks arriving on 127.0.0.1:PORT, verified")
+    receive = sub.add_parser("receive", help="print webhooks arriving on 127.0.0.1:PORT, verified",
+                             description="Print every webhook arriving on 127.0.0.1:PORT and whether it "
+                                         "verifies with the signed-in user's own secret, fetched from the API "
+                                         "(again when one does not verify: the secret may have been rotated). "
+                                         "Signs in as `thumbgen upload` does: THUMBGEN_TOKEN, else the local "
+                                         "stack's demo user; THUMBGEN_API_URL, else the local stack.")
     receive.add_argument("--port", type=int, default=9000)
-    receive.add_argument("--secret", default=None, help="default: $WEBHOOK_SECRET")
+    receive.add_argument("--secret", default=None,
+                         help="verify with this whsec_… secret instead of fetching the signed-in user's")
 
     render = sub.add_parser("render", help="make the service's thumbnails offline, no AWS")
     render.add_argument("files", nargs="+", metavar="FILE")
@@ -58,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "receive":
         from thumbgen.receiver import print_webhooks
 
-        return print_webhooks(args.port, args.secret or os.environ.get("WEBHOOK_SECRET"))
+        return print_webhooks(args.port, args.secret)
     from thumbgen.render import render_command
 
     return render_command(args.files, args.out)

@@ -160,6 +160,14 @@ class ThumbgenClient:
     def delete(self, image_id: str) -> None:
         self._call("DELETE", f"/images/{image_id}")
 
+    def webhook_secret(self) -> dict[str, Any]:
+        """The user's own webhook signing secret: `{"secret": "whsec_…", "previousValidUntil"}`."""
+        return self._call("GET", "/webhook-secret")
+
+    def rotate_webhook_secret(self) -> dict[str, Any]:
+        """A new signing secret; the old one keeps signing webhooks until `previousValidUntil`."""
+        return self._call("POST", "/webhook-secret/rotate")
+
     def list(self, *, page_size: int = 100) -> Iterator[dict[str, Any]]:
         """Every image of the user, newest first, fetching the pages as they are consumed."""
         cursor = None

@@ -9,6 +9,7 @@ import http.server
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable, Mapping
 
 
 @dataclass
@@ -108,12 +109,82 @@ class WebhookReceiver:
         self._server.server_close()
 
 
-def print_webhooks(port: int, secret: str | None) -> int:
-    """`thumbgen receive`: print each webhook and whether its signature verifies."""
-    import json
+class SecretVerifier:
+    """Checks webhooks with the signed-in user's own secret, fetched from the API; when one
+    does not verify, the secret is fetched again (it may have been rotated) before the
+    webhook is called invalid. A secret given explicitly is used as is."""
 
+    def __init__(self, fetch: Callable[[], str] | None = None, secret: str | None = None):
+        if fetch is None and secret is None:
+            raise ValueError("give a secret, or a way to fetch one")
+        self._fetch = fetch
+        self.secret = secret if secret is not None else fetch()  # type: ignore[misc]
+
+    def verdict(self, body: bytes, headers: dict[str, str]) -> str:
+        problem = _problem(self.secret, body, headers)
+        if problem is None:
+            return "signature OK"
+        if self._fetch is None:
+            return f"signature INVALID ({problem})"
+        try:
+            fresh = self._fetch()
+        except Exception as exc:  # noqa: BLE001 — report, keep listening
+            return f"signature INVALID ({problem}); the secret could not be fetched again ({exc})"
+        if fresh == self.secret:
+            return f"signature INVALID ({problem})"
+        self.secret = fresh
+        again = _problem(fresh, body, headers)
+        if again is None:
+            return "signature OK (with the new secret: it was rotated)"
+        return f"signature INVALID ({again})"
+
+
+def _problem(secret: str, body: bytes, headers: dict[str, str]) -> str | None:
     from standardwebhooks import Webhook
 
+    try:
+        Webhook(secret).verify(body, headers)
+    except Exception as exc:  # noqa: BLE001 — forged, stale or malformed: all invalid
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def user_secret(env: Mapping[str, str]) -> Callable[[], str]:
+    """Fetches the signed-in user's secret (THUMBGEN_TOKEN, else the local demo user) from
+    THUMBGEN_API_URL, else the local stack, as `thumbgen upload` signs in; a token that
+    expired meanwhile is replaced when it can be (the local demo user)."""
+    from thumbgen.client import ApiError
+    from thumbgen.upload import connect
+
+    client = connect(env)
+
+    def fetch() -> str:
+        nonlocal client
+        try:
+            return client.webhook_secret()["secret"]
+        except ApiError as exc:
+            if exc.status != 401 or env.get("THUMBGEN_TOKEN"):
+                raise
+        client = connect(env)
+        return client.webhook_secret()["secret"]
+    return fetch
+
+
+def print_webhooks(port: int, secret: str | None, env: Mapping[str, str] | None = None) -> int:
+    """`thumbgen receive`: print each webhook and whether its signature verifies."""
+    import json
+    import os
+    import sys
+
+    from thumbgen.upload import UsageError
+
+    try:
+        verifier = SecretVerifier(secret=secret) if secret else SecretVerifier(user_secret(env or os.environ))
+    except UsageError as exc:
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        print("error: or give the secret with --secret", file=sys.stderr)
+        return 2
     with WebhookReceiver(port=port) as receiver:
         print(f"listening on {receiver.url('/')} (Ctrl-C to stop)", flush=True)
         seen = 0
@@ -121,13 +192,7 @@ def print_webhooks(port: int, secret: str | None) -> int:
             while True:
                 got = receiver.received()
                 for request in got[seen:]:
-                    verdict = "no secret given"
-                    if secret:
-                        try:
-                            Webhook(secret).verify(request.body, request.headers)
-                            verdict = "signature OK"
-                        except Exception as exc:  # noqa: BLE001 — report, keep listening
-                            verdict = f"signature INVALID ({exc})"
+                    verdict = verifier.verdict(request.body, request.headers)
                     print(f"POST {request.path}  webhook-id={request.headers.get('webhook-id')}  {verdict}")
                     print(json.dumps(json.loads(request.body), indent=2), flush=True)
                 seen = len(got)

@@ -8,7 +8,8 @@ import sys
 
 from chalicelib.config import ConfigError
 from thumbgen.embedded_aws import wait_for_shutdown
-from thumbgen.stack import DEMO_USER, LocalStack, PortInUse, new_webhook_secret
+from thumbgen.stack import DEMO_USER, LocalStack, PortInUse
+from thumbgen.users import validity
 
 
 def run_forever(aws_port: int | None = None, api_port: int | None = None) -> int:
@@ -23,7 +24,6 @@ def run_forever(aws_port: int | None = None, api_port: int | None = None) -> int
         stack = LocalStack(
             aws_port=aws_port or _port("AWS_PORT", 4566),
             api_port=api_port or _port("API_PORT", 8000),
-            webhook_secret=os.environ.get("WEBHOOK_SECRET") or new_webhook_secret(),
             demo_password=os.environ.get("THUMBGEN_DEMO_PASSWORD") or None,
         )
         stack.start()
@@ -48,12 +48,14 @@ def _interrupt(*_: object) -> None:
 
 
 def _serve(stack: LocalStack) -> None:
+    token = stack.demo_token()
+    token_label = f"  token ({validity(token)}):".ljust(18)
     print(f"thumbgen is running\n"
           f"  API:            {stack.api_url}\n"
           f"  embedded AWS:   {stack.aws_url} (S3, SQS, Cognito), {stack.tables_url} (DynamoDB + streams)\n"
-          f"  WEBHOOK_SECRET={stack.webhook_secret}\n"
           f"  demo user:      {DEMO_USER} / {stack.demo_password}\n"
-          f"  token (1 h):    {stack.demo_token()}\n"
+          f"{token_label}{token}\n"
+          f"  webhook secret: {stack.webhook_secret(token)} (the demo user's; GET /webhook-secret)\n"
           f"  another token:  .venv/bin/thumbgen token [--user NAME]\n"
           f"Ctrl-C to stop.", flush=True)
     wait_for_shutdown()

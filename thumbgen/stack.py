@@ -6,11 +6,9 @@ handlers through their Lambda wrappers, called by the pumps.
 """
 from __future__ import annotations
 
-import base64
 import importlib
 import logging
 import os
-import secrets
 import socket
 import subprocess
 import sys
@@ -84,10 +82,6 @@ def ensure_port_free(host: str, port: int, setting: str) -> None:
             raise PortInUse(f"{host}:{port} is already in use; choose another with {setting}=…") from None
 
 
-def new_webhook_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
 def _upload_hops(message: dict) -> tuple[latency.Hop, ...]:
     """S3's notification crosses S3's hop and SQS's; a "complete" message only SQS's."""
     if upload_events.COMPLETE_MESSAGE in message.get("Body", ""):
@@ -100,7 +94,6 @@ class LocalStack:
     aws_port: int = 4566
     api_port: int = 8000
     host: str = "127.0.0.1"
-    webhook_secret: str = field(default_factory=new_webhook_secret)
     extra_env: dict[str, str] = field(default_factory=dict)
     demo_password: str | None = None
     # Twice the cores: a resize waits on the embedded AWS (read, writes, webhook) about as
@@ -133,8 +126,7 @@ class LocalStack:
         """Start everything, or stop what did start and raise: no process is left behind."""
         for name, port in (("AWS_PORT", self.aws_port), ("API_PORT", self.api_port)):
             ensure_port_free(self.host, port, name)
-        Settings.from_env({**LOCAL_DEFAULTS, **os.environ, **self.extra_env,
-                           "WEBHOOK_SECRET": self.webhook_secret})  # fail before starting anything
+        Settings.from_env({**LOCAL_DEFAULTS, **os.environ, **self.extra_env})  # fail before starting anything
         try:
             self._start()
         except BaseException:
@@ -192,6 +184,13 @@ class LocalStack:
         return users.sign_in(self.client("cognito-idp"), self.resources.app_client_id,
                              DEMO_USER, self.demo_password or "")
 
+    def webhook_secret(self, token: str) -> str:
+        """The signing secret of the token's user, as `GET /webhook-secret` gives it."""
+        response = requests.get(f"{self.api_url}/webhook-secret", timeout=10,
+                                headers={"Authorization": f"Bearer {token}"})
+        response.raise_for_status()
+        return response.json()["secret"]
+
     def token(self, username: str) -> str:
         """A fresh access token for a user of the local pool (created on first use)."""
         password = self.demo_password if username == DEMO_USER else None
@@ -218,7 +217,6 @@ class LocalStack:
             "UPLOAD_QUEUE_URL": self.resources.upload_queue_url,
             "WEBHOOK_QUEUE_URL": self.resources.webhook_queue_url,
             "WEBHOOK_DLQ_URL": self.resources.webhook_dlq_url,
-            "WEBHOOK_SECRET": self.webhook_secret,
             "COGNITO_USER_POOL_ID": self.resources.user_pool_id,
             "COGNITO_APP_CLIENT_ID": self.resources.app_client_id,
             "COGNITO_REGION": "us-east-1",

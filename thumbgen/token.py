@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
@@ -41,12 +41,12 @@ def local_token(username: str = "demo", env: Mapping[str, str] = os.environ) -> 
         raise SignInError(str(exc)) from exc
 
 
-def print_token(username: str) -> int:
+def print_token(username: str, fetch: Callable[[str], str] = local_token) -> int:
     try:
-        token = local_token(username)
+        token = fetch(username)
     except SignInError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"access token for {username} (valid 1 h):", file=sys.stderr)
+    print(f"access token for {username} (valid {users.validity(token)}):", file=sys.stderr)
     print(token)
     return 0

@@ -3,7 +3,10 @@ with a permanent password, and sign in with USER_PASSWORD_AUTH as every client d
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
+
+import jwt
 
 
 def local_password(pool_id: str, username: str) -> str:
@@ -64,3 +67,12 @@ def local_pool(cognito: Any) -> tuple[str, str]:
     clients = cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
     client_id = next(c["ClientId"] for c in clients if c["ClientName"] == APP_CLIENT)
     return pool_id, client_id
+
+
+def validity(token: str, now: float | None = None) -> str:
+    """How long a token we were just handed stays valid, from its own `exp` ("1 h",
+    "15 min"): the local pool's tokens last an hour (moto ignores the app client's
+    validity), a deployed stage's 15 minutes."""
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    minutes = max(0, round((expires - (time.time() if now is None else now)) / 60))
+    return f"{minutes // 60} h" if minutes and minutes % 60 == 0 else f"{minutes} min"

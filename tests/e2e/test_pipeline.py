@@ -10,7 +10,6 @@ import requests
 from PIL import Image
 from standardwebhooks import Webhook
 
-from tests.conftest import TEST_SECRET
 from tests.imagegen import make_gif, make_jpeg, make_png, make_png_bomb_header, make_truncated_jpeg
 from thumbgen.client import ApiError
 
@@ -31,8 +30,9 @@ def upload_and_wait(stack, receiver, data, content_type, **kwargs):
     return upload, got[0]
 
 
-def verified(received) -> dict:
-    return Webhook(TEST_SECRET).verify(received.body, received.headers)
+def verified(stack, received, user: str = "e2e-alice") -> dict:
+    """The event, verified with its owner's own secret."""
+    return Webhook(stack.secret(user)).verify(received.body, received.headers)
 
 
 def download(url: str) -> Image.Image:
@@ -46,7 +46,7 @@ def download(url: str) -> Image.Image:
 def test_jpeg_end_to_end(stack, receiver):
     data = make_jpeg(3000, 2000, orientation=6, exif_gps=True)
     upload, got = upload_and_wait(stack, receiver, data, "image/jpeg", filename="cat.jpg")
-    event = verified(got)
+    event = verified(stack, got)
     assert got.headers["webhook-id"] == f"msg_{upload.id}_completed"
     assert event["type"] == "thumbnails.generated"
     assert event["data"]["metadata"] == {"fileSize": len(data), "type": "image/jpeg", "filename": "cat.jpg"}
@@ -67,7 +67,7 @@ def test_jpeg_end_to_end(stack, receiver):
 def test_png_with_alpha_end_to_end(stack, receiver):
     data = make_png(1200, 900, mode="RGBA")
     upload, got = upload_and_wait(stack, receiver, data, "image/png", filename="logo.png")
-    event = verified(got)
+    event = verified(stack, got)
     assert event["data"]["status"] == "completed"
     for thumb, size in zip(event["data"]["thumbnails"], SIZES):
         image = download(thumb["url"])
@@ -82,7 +82,7 @@ def test_png_with_alpha_end_to_end(stack, receiver):
 ])
 def test_bad_uploads_fail_with_their_code(stack, receiver, name, data, content_type, code):
     upload, got = upload_and_wait(stack, receiver, data, content_type)
-    event = verified(got)
+    event = verified(stack, got)
     assert got.headers["webhook-id"] == f"msg_{upload.id}_failed"
     assert event["type"] == "thumbnails.failed", name
     assert event["data"]["error"]["code"] == code, name
@@ -95,7 +95,7 @@ def test_upload_larger_than_declared_and_over_the_limit_fails(stack, receiver):
     """moto does not enforce the signed Content-Length, so the resize step must."""
     data = b"\xff\xd8\xff\xe0" + b"\0" * (MAX - 3)  # 11 MiB + 1 byte
     upload, got = upload_and_wait(stack, receiver, data, "image/jpeg", declared_size=MAX)
-    assert verified(got)["data"]["error"]["code"] == "file_too_large"
+    assert verified(stack, got)["data"]["error"]["code"] == "file_too_large"
 
 
 def test_size_limit_at_registration(stack):
@@ -132,7 +132,7 @@ def test_get_unknown_image_is_404(stack):
     assert (unknown.value.status, unknown.value.code) == (404, "not_found")
 
 
-def test_the_stack_prints_its_api_url_and_webhook_secret(stack):
+def test_the_stack_prints_its_api_url_and_the_demo_users_webhook_secret(stack):
     import time
 
     deadline = time.monotonic() + 10
@@ -140,7 +140,8 @@ def test_the_stack_prints_its_api_url_and_webhook_secret(stack):
         time.sleep(0.1)  # the banner follows the first successful health check
     banner = stack.log.read_text()
     assert f"API:            {stack.api_url}" in banner
-    assert f"WEBHOOK_SECRET={TEST_SECRET}" in banner
+    assert f"webhook secret: {stack.secret(stack.demo_user)} " in banner
+    assert stack.secret(stack.demo_user) != stack.secret("e2e-alice")
 
 
 def test_without_complete_s3s_event_alone_starts_the_resize(stack, receiver):
@@ -151,4 +152,4 @@ def test_without_complete_s3s_event_alone_starts_the_resize(stack, receiver):
     assert upload.put_status == 200
     [got] = receiver.wait_for(path, timeout=20)
     assert got.headers["webhook-id"] == f"msg_{upload.id}_completed"
-    assert verified(got)["data"]["status"] == "completed"
+    assert verified(stack, got, "e2e-no-complete")["data"]["status"] == "completed"

@@ -11,7 +11,6 @@ import uuid
 
 from standardwebhooks import Webhook
 
-from tests.conftest import TEST_SECRET
 from tests.imagegen import make_jpeg
 from thumbgen.receiver import Reply
 
@@ -45,7 +44,7 @@ def test_receiver_that_fails_twice_gets_it_on_the_third_attempt(stack, receiver)
     assert len(got) == 3
     assert {r.headers["webhook-id"] for r in got} == {f"msg_{image_id}_completed"}
     for r in got:
-        Webhook(TEST_SECRET).verify(r.body, r.headers)  # fresh timestamp, valid signature each time
+        Webhook(stack.secret()).verify(r.body, r.headers)  # fresh timestamp, valid signature each time
     state = wait_webhook_state(stack, image_id, "delivered")
     assert state["status"] == "delivered" and state["attempts"] == 3 and state["lastStatusCode"] == 204
     time.sleep(1.5)

@@ -7,7 +7,7 @@ import json
 import boto3
 from standardwebhooks import Webhook
 
-from tests.conftest import TEST_SECRET, put_upload, queue_messages, sqs_event, upload_event
+from tests.conftest import put_upload, queue_messages, sqs_event, upload_event
 from tests.handlers.test_ownership import stream_records
 from tests.imagegen import make_jpeg
 
@@ -41,7 +41,8 @@ def test_the_resize_delivers_and_the_queued_copy_sends_nothing(local_client, aws
     before = table(aws).get_item(Key={"id": image_id})["Item"]
     local_client.lambda_.invoke("resize_upload", upload_event(aws.bucket, f"uploads/{image_id}"))
     [got] = receiver.received()  # sent from the resize itself, before any stream record
-    assert Webhook(TEST_SECRET).verify(got.body, got.headers)["data"]["status"] == "completed"
+    secret = json.loads(local_client.http.get("/webhook-secret").body)["secret"]  # the uploader's own
+    assert Webhook(secret).verify(got.body, got.headers)["data"]["status"] == "completed"
     after = table(aws).get_item(Key={"id": image_id})["Item"]
     assert after["webhook"]["status"] == "delivered" and after["webhook"]["attempts"] == 1
     # the stream record of the outcome (the state as the outcome's write left it: claimed)
@@ -59,7 +60,7 @@ def test_a_resize_that_dies_before_sending_its_attempt_is_taken_over_after_the_l
     from chalicelib import service
 
     # The worker dies right after the outcome's write claimed attempt 1, before sending it.
-    monkeypatch.setattr(service, "_first_attempt", lambda item: None)
+    monkeypatch.setattr(service, "_first_attempt", lambda claimed: lambda done: None)
     image_id = created(local_client, receiver.url())
     put_upload(aws, image_id, make_jpeg(640, 480))
     before = table(aws).get_item(Key={"id": image_id})["Item"]

@@ -186,6 +186,32 @@ def test_a_cursor_is_bound_to_its_user(client):
     assert all(image["id"] != "" for image in first["images"]) and len(first["images"]) == 1
 
 
+def test_cursors_are_signed_with_the_stages_own_key_which_never_leaves_the_table(client, aws, tokens, capsys):
+    import hashlib
+
+    from chalicelib import service
+
+    _, middle, newest = (create(client, filename=f"a{i}.jpg")["id"] for i in range(3))
+    first = body_of(client.http.get("/images?limit=1"))
+    assert [i["id"] for i in first["images"]] == [newest]
+    [key_item] = [i for i in boto3.resource("dynamodb").Table(aws.table).scan()["Items"]
+                  if i["id"].startswith("stagekey#")]
+    secret = bytes(key_item["secret"].value)
+    assert key_item["id"] == "stagekey#cursor" and len(secret) == 32
+    # A cursor made the old way (a plain hash of the owner) for alice, naming her middle image:
+    sub = sub_of(tokens("alice"))
+    forged = base64.urlsafe_b64encode(json.dumps({
+        "o": hashlib.sha256(f"thumbgen-cursor:{sub}".encode()).hexdigest()[:16], "i": middle,
+        "c": body_of(client.http.get(f"/images/{middle}"))["metadata"]["createdAt"]}).encode()).decode().rstrip("=")
+    assert body_of(client.http.get(f"/images?limit=1&cursor={forged}")) == first  # the first page again
+    service.reset()  # another container: the same key, read from the table
+    second = body_of(client.http.get(f"/images?limit=1&cursor={first['nextCursor']}"))
+    assert [i["id"] for i in second["images"]] == [middle]
+    shown = capsys.readouterr().out + json.dumps([first, second])
+    assert all(form not in shown for form in (secret.hex(), base64.b64encode(secret).decode(),
+                                              base64.urlsafe_b64encode(secret).decode().rstrip("=")))
+
+
 def test_a_cursor_the_schema_allows_but_not_made_for_the_caller_starts_over_others_are_400(client):
     """openapi.yaml: cursor is up to 512 of [A-Za-z0-9_-]; a well-formed one not made for the
     caller names no position of theirs (the first page), anything else is malformed."""
@@ -226,6 +252,40 @@ def test_delete_removes_the_record_and_every_object(client, aws):
     assert client.as_user("bob").http.delete(f"/images/{image_id}").status_code == 404
     response = client.http.delete(f"/images/{image_id}")
     assert response.status_code == 204
+    assert s3.list_objects_v2(Bucket=aws.bucket)["KeyCount"] == 0
+    assert client.http.get(f"/images/{image_id}").status_code == 404
+    assert client.http.delete(f"/images/{image_id}").status_code == 404
+
+
+@pytest.mark.parametrize("failure", ["s3-error", "key-refused"])
+def test_a_delete_stopped_by_s3_says_so_and_the_next_delete_finishes_it(client, aws, failure):
+    """Never "gone" (204, then 404) while bytes remain: a DELETE whose objects S3 would not
+    delete answers 503, the image is still there, and DELETE again removes everything."""
+    from botocore.stub import Stubber
+
+    from chalicelib import aws as lazy_aws
+
+    image_id = create(client)["id"]
+    put_upload(aws, image_id, make_jpeg(800, 600))
+    client.lambda_.invoke("resize_upload", upload_event(aws.bucket, f"uploads/{image_id}"))
+    s3 = boto3.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=aws.bucket)["Contents"]]
+    assert len(keys) == 4
+    with Stubber(lazy_aws.client("s3")) as s3_trouble:  # the API's own S3 client
+        s3_trouble.add_response("list_objects_v2", {"Contents": [{"Key": k} for k in keys if k.startswith("thumb")],
+                                                    "KeyCount": 3, "IsTruncated": False})
+        if failure == "s3-error":
+            s3_trouble.add_client_error("delete_objects", "InternalError", http_status_code=500)
+        else:
+            s3_trouble.add_response("delete_objects", {"Errors": [{"Key": keys[0], "Code": "AccessDenied"}]})
+        stopped = client.http.delete(f"/images/{image_id}")
+    assert stopped.status_code == 503 and body_of(stopped)["error"]["code"] == "unavailable"
+    assert int(stopped.headers["Retry-After"]) >= 1
+    assert s3.list_objects_v2(Bucket=aws.bucket)["KeyCount"] == 4
+    shown = client.http.get(f"/images/{image_id}")
+    assert shown.status_code == 200 and body_of(shown)["status"] == "completed"  # not told "gone"
+    assert client.as_user("bob").http.delete(f"/images/{image_id}").status_code == 404  # still only hers
+    assert client.http.delete(f"/images/{image_id}").status_code == 204
     assert s3.list_objects_v2(Bucket=aws.bucket)["KeyCount"] == 0
     assert client.http.get(f"/images/{image_id}").status_code == 404
     assert client.http.delete(f"/images/{image_id}").status_code == 404
@@ -357,7 +417,8 @@ def test_redelivery_is_one_round_at_a_time_and_limited(make_client, aws, tokens)
         else:
             assert response.status_code == 429
             assert "redelivered 2 times" in body_of(response)["error"]["message"]
-    assert len(queue_messages(aws)) == 2
+    assert int(table.get_item(Key={"id": image_id})["Item"]["webhook"]["round"]) == 3
+    assert queue_messages(aws) == []  # the API only writes the round: its stream record queues it
     assert client.as_user("bob").http.post(path).status_code == 404
 
 
@@ -418,3 +479,5 @@ def test_unreachable_signing_keys_answer_503_as_openapi_documents(make_client):
     for name, header in spec["components"]["responses"][documented]["headers"].items():
         assert not header.get("required") or name in response.headers
     assert int(response.headers["Retry-After"]) >= 1
+    again = client.http.get("/images")  # the failed fetch did not count: still no verdict
+    assert again.status_code == 503 and body_of(again)["error"]["code"] == "unavailable"

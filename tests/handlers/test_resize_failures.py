@@ -151,6 +151,45 @@ def test_a_resize_finishing_after_a_delete_cleans_up_after_itself(aws):
     assert set(storage.written) < set(keys) and "uploads/img-6" in keys and prefix == "thumbnails/img-6/"
 
 
+def test_a_resize_finishing_while_a_delete_is_under_way_cleans_up_after_itself(aws):
+    """The DELETE has marked the record and is deleting the objects: the resize's outcome is
+    refused (the image is not brought back as completed) and it removes what it wrote."""
+    table = boto3.resource("dynamodb").Table(aws.table)
+    records = RecordStore(table)
+    pending_item(table, "img-8")
+    storage = GoodStorage()
+
+    def delete_begins(point, image_id):
+        if point == "before_outcome":
+            assert records.mark_deleting(image_id, "alice-sub", "2026-01-01T00:00:00.000Z") is not None
+
+    processor = Resizer(records, storage, Settings.from_env({}), checkpoint=delete_begins)
+    with running_as("resize_upload", stage_environment(aws)):
+        assert processor.process("uploads/img-8") == "deleted"
+    item = table.get_item(Key={"id": "img-8"})["Item"]
+    assert item["status"] == "processing" and "thumbnails" not in item
+    [(keys, prefix)] = storage.deleted
+    assert set(storage.written) < set(keys) and prefix == "thumbnails/img-8/"
+
+
+def test_an_image_being_deleted_is_never_claimed_and_its_bytes_are_removed(aws):
+    table = boto3.resource("dynamodb").Table(aws.table)
+    records = RecordStore(table)
+    pending_item(table, "img-9")
+    assert records.mark_deleting("img-9", "bob-sub", "2026-01-01T00:00:00.000Z") is None  # not bob's
+    assert records.mark_deleting("img-9", "alice-sub", "2026-01-01T00:00:00.000Z").deleting_at
+    assert records.mark_deleting("img-9", "alice-sub", "2026-01-01T00:05:00.000Z").deleting_at \
+        == "2026-01-01T00:00:00.000Z"  # a retried DELETE keeps the first mark
+    storage = GoodStorage()
+    processor = Resizer(records, storage, Settings.from_env({}))
+    with running_as("resize_upload", stage_environment(aws)):
+        assert processor.process("uploads/img-9") == "orphan"
+    assert storage.written == [] and storage.deleted == [(["uploads/img-9"], "thumbnails/img-9/")]
+    assert table.get_item(Key={"id": "img-9"})["Item"]["status"] == "pending_upload"
+    with running_as("fail_dead_uploads", stage_environment(aws)):
+        assert processor.give_up("img-9", "gave up") == "nothing_to_do"
+
+
 @pytest.mark.parametrize("status", ["pending_upload", "processing"])
 def test_giving_up_fails_an_unfinished_image_with_its_webhook(aws, status):
     table = boto3.resource("dynamodb").Table(aws.table)
@@ -183,6 +222,71 @@ def test_the_sweeper_fails_only_images_processing_past_the_bound(aws):
         assert Sweeper(records, processor, 300, "test", now=lambda: now).sweep() == ["img-old"]
     statuses = {i: table.get_item(Key={"id": i})["Item"]["status"] for i in ("img-old", "img-new", "img-pending")}
     assert statuses == {"img-old": "failed", "img-new": "processing", "img-pending": "pending_upload"}
+
+
+def test_the_sweeper_fails_every_stuck_image_not_only_the_first_page(aws):
+    from chalicelib.sweeper import Sweeper
+
+    table = boto3.resource("dynamodb").Table(aws.table)
+    records = RecordStore(table)
+    stuck = {f"img-{n:03d}" for n in range(230)}  # more than two pages of the index
+    with table.batch_writer() as batch:
+        for n, image_id in enumerate(sorted(stuck)):
+            batch.put_item(Item={"id": image_id, "owner": "alice-sub", "status": "processing",
+                                 "activeState": "processing", "updatedAt": f"2026-01-01T00:00:{n % 60:02d}.000Z",
+                                 "processingStartedAt": f"2026-01-01T00:00:{n % 60:02d}.000Z"})
+    now = datetime(2026, 1, 1, 0, 10, tzinfo=timezone.utc)
+    processor = Resizer(records, GoodStorage(), Settings.from_env({}), now=lambda: now)
+    with running_as("sweep_stuck_images", stage_environment(aws)):
+        assert set(Sweeper(records, processor, 300, "test", now=lambda: now).sweep()) == stuck
+    assert {table.get_item(Key={"id": i})["Item"]["status"] for i in stuck} == {"failed"}
+
+
+class ReclaimedAfterQuery(RecordStore):
+    """The sweeper's query sees an image stuck; then, before it is given up, a worker whose
+    lease check found the old claim over takes the image (start_processing)."""
+
+    def __init__(self, table, claimed_at):
+        super().__init__(table)
+        self.claimed_at = claimed_at
+
+    def processing_since_before(self, before_iso, page_size=100):
+        found = super().processing_since_before(before_iso, page_size)
+        for image_id in found:
+            taken, _ = self.start_processing(image_id, self.claimed_at, before_iso)
+            assert taken is not None
+        return found
+
+
+def test_the_sweeper_leaves_an_image_a_worker_has_just_claimed_again(aws):
+    from chalicelib.sweeper import Sweeper
+
+    table = boto3.resource("dynamodb").Table(aws.table)
+    pending_item(table, "img-back")
+    RecordStore(table).start_processing("img-back", "2026-01-01T00:00:00.000Z", "2000-01-01T00:00:00.000Z")
+    now = datetime(2026, 1, 1, 0, 10, tzinfo=timezone.utc)
+    records = ReclaimedAfterQuery(table, record.iso(now))
+    processor = Resizer(records, GoodStorage(), Settings.from_env({}), now=lambda: now)
+    with running_as("sweep_stuck_images", stage_environment(aws)):
+        assert Sweeper(records, processor, 300, "test", now=lambda: now).sweep() == []
+    item = table.get_item(Key={"id": "img-back"})["Item"]
+    assert item["status"] == "processing" and item["processingStartedAt"] == record.iso(now)
+
+
+def test_giving_up_is_refused_when_the_claim_changed_after_the_read(aws):
+    """The write itself checks the claim the read saw, whatever updatedAt says."""
+    table = boto3.resource("dynamodb").Table(aws.table)
+    records = RecordStore(table)
+    pending_item(table, "img-race")
+    records.start_processing("img-race", "2026-01-01T00:00:00.000Z", "2000-01-01T00:00:00.000Z")
+    seen = records.get("img-race")
+    table.update_item(Key={"id": "img-race"}, UpdateExpression="SET processingStartedAt = :again",
+                      ExpressionAttributeValues={":again": "2026-01-01T00:09:00.000Z"})
+    failure = record.Outcome.failure("internal_error", "stuck")
+    with running_as("sweep_stuck_images", stage_environment(aws)):
+        done, now_seen = records.finish_unfinished(seen, failure, "2026-01-01T00:10:00.000Z", None)
+    assert done is None and now_seen.processing_started_at == "2026-01-01T00:09:00.000Z"
+    assert table.get_item(Key={"id": "img-race"})["Item"]["status"] == "processing"
 
 
 class ClaimWatcher:

@@ -17,11 +17,12 @@ from tests.iam.plugin import problems, running_as
 TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/thumbgen-images"
 
 
-def test_a_get_item_by_deliver_webhook_is_refused(aws, iam_calls):
+def test_a_delete_item_by_deliver_webhook_is_refused(aws, iam_calls):
     with running_as("deliver_webhook", stage_environment(aws)):
-        boto3.client("dynamodb").get_item(TableName=aws.table, Key={"id": {"S": "x"}})
+        boto3.client("dynamodb").delete_item(TableName=aws.table, Key={"id": {"S": "x"}})
     assert problems(iam_calls.take()) == [
-        f"deliver_webhook (DeliverRole) may not dynamodb:GetItem on {TABLE_ARN} [dynamodb.GetItem]: no statement allows it"]
+        f"deliver_webhook (DeliverRole) may not dynamodb:DeleteItem on {TABLE_ARN} [dynamodb.DeleteItem]: "
+        "no statement allows it"]
 
 
 def test_presigned_urls_count_for_their_signer(aws, iam_calls):
@@ -71,5 +72,5 @@ def test_the_test_client_names_the_function(client, aws, iam_calls):
                                                            "receiptHandle": "r", "attributes": {}}]})
     seen = {(c.function, c.request.action, c.request.resource) for c in iam_calls.calls}
     assert ("api_handler", "dynamodb:GetItem", TABLE_ARN) in seen
-    assert ("deliver_webhook", "dynamodb:UpdateItem", TABLE_ARN) in seen
+    assert ("deliver_webhook", "dynamodb:GetItem", TABLE_ARN) in seen
     assert {c.environment for c in iam_calls.calls} == {tuple(sorted(stage_environment(aws).items()))}

@@ -1,6 +1,6 @@
 """infra/deploy.py against moto's in-memory AWS and botocore's Stubber (no network).
 
-What this proves: the stack's outputs, the secret and the rendered stage fit together,
+What this proves: the stack's outputs and the rendered stage fit together,
 and the app imported with that stage's environment subscribes to this stack's queues,
 stream and schedule; what deploy does after `chalice deploy` (API throttling, the stream
 mapping's retries and failure queue, the sweep's failure queue) is exactly the calls AWS
@@ -13,7 +13,6 @@ and, for real, only by a deploy to AWS. Its missing Cognito is supplied by moto_
 """
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -76,11 +75,9 @@ def test_prepare_makes_the_stack_and_a_stage_wired_to_it(moto_aws, prepared, tmp
         assert arn == outputs[output]
         assert iam.get_role(RoleName=arn.rsplit("/", 1)[1])["Role"]["Arn"] == arn
 
-    # The secret is the stage's parameter, and a Standard Webhooks secret.
-    stored = moto_aws.client("ssm").get_parameter(Name="/thumbgen/dev/webhook-secret", WithDecryption=True)
-    assert stored["Parameter"]["Type"] == "SecureString"
-    assert env["WEBHOOK_SECRET"] == stored["Parameter"]["Value"]
-    assert len(base64.b64decode(env["WEBHOOK_SECRET"].removeprefix("whsec_"))) == 32
+    # No stage-wide webhook secret: each user's is made by the API and kept in the table.
+    assert "WEBHOOK_SECRET" not in env
+    assert moto_aws.client("ssm").describe_parameters()["Parameters"] == []
 
     # The stage's pool and app client exist, and the client signs in with a password.
     cognito = moto_aws.client("cognito-idp")
@@ -102,7 +99,7 @@ def test_prepare_makes_the_stack_and_a_stage_wired_to_it(moto_aws, prepared, tmp
     assert table["LatestStreamArn"] == outputs["TableStreamArn"]
     assert sorted(i["IndexName"] for i in table["GlobalSecondaryIndexes"]) == ["owner-created", "processing-started"]
 
-    # A second deploy hands Chalice the very same project: same config, same secret.
+    # A second deploy hands Chalice the very same project: the same config.
     again, _ = deploy.prepare(moto_aws, "dev", build_dir=tmp_path / "build",
                               state_dir=tmp_path / "state", env={})
     assert (again / ".chalice" / "config.json").read_text() == json.dumps(config, indent=2) + "\n"
@@ -120,14 +117,6 @@ def test_the_app_imported_with_the_stage_subscribes_to_the_stacks_sources(prepar
     assert sources["on_image_change"]["stream_arn"] == outputs["TableStreamArn"]
     assert sources["deliver_webhook"] == {"queue": outputs["WebhookQueueName"], "batch_size": 1}
     assert sources["sweep_stuck_images"] == {"schedule_expression": "rate(5 minutes)"}
-
-
-def test_the_webhook_secret_is_made_once_and_then_kept(moto_aws):
-    ssm = moto_aws.client("ssm")
-    first = deploy.webhook_secret(ssm, "prod")
-    assert first.startswith("whsec_")
-    assert deploy.webhook_secret(ssm, "prod") == first
-    assert deploy.webhook_secret(ssm, "dev") != first
 
 
 def test_stack_parameters_pass_only_what_the_operator_set():
@@ -231,11 +220,12 @@ def test_the_summary_says_how_to_make_a_user_and_call_the_api_with_its_token():
     assert "--permanent" in text
     assert "initiate-auth --client-id userpoolclientid --auth-flow USER_PASSWORD_AUTH" in text
     assert 'curl -H "Authorization: Bearer $TOKEN" https://api.example/api/images' in text
+    assert 'curl -H "Authorization: Bearer $TOKEN" https://api.example/api/webhook-secret' in text
     assert "set ALARM_EMAIL" in text
     assert "mailing ops@example.com" in deploy.summary("dev", outputs, "u", "ops@example.com")
 
 
-def test_destroy_empties_the_bucket_removes_stack_and_secret_and_may_run_twice(moto_aws, tmp_path, capsys):
+def test_destroy_empties_the_bucket_removes_the_stack_and_may_run_twice(moto_aws, tmp_path, capsys):
     _, outputs = deploy.prepare(moto_aws, "dev", build_dir=tmp_path / "build",
                                 state_dir=tmp_path / "state", env={})
     s3 = moto_aws.client("s3")
@@ -252,5 +242,3 @@ def test_destroy_empties_the_bucket_removes_stack_and_secret_and_may_run_twice(m
     assert moto_aws.client("dynamodb").list_tables()["TableNames"] == []
     assert not moto_aws.client("sqs").list_queues().get("QueueUrls")
     assert moto_aws.client("cognito-idp").list_user_pools(MaxResults=10)["UserPools"] == []
-    with pytest.raises(moto_aws.client("ssm").exceptions.ParameterNotFound):
-        moto_aws.client("ssm").get_parameter(Name="/thumbgen/dev/webhook-secret")

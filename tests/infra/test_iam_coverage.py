@@ -13,6 +13,7 @@ import json
 import boto3
 
 from tests.conftest import put_upload, queue_messages, s3_notification, sqs_event
+from tests.handlers.test_ownership import stream_records
 from tests.iam.evaluate import unused_grants
 from tests.iam.plugin import problems
 from tests.iam.stack import Stack
@@ -91,13 +92,21 @@ def _run_the_pipeline(client, aws, receiver: WebhookReceiver) -> str:
     client.lambda_.invoke("resize_upload", sqs_event([s3_notification(aws.bucket, f"uploads/{gone_id}")]))
     client.lambda_.invoke("on_image_change", _stream_event(aws, image_id))
     deliver_all()
-    assert len(queue_messages(aws, aws.webhook_dlq_url)) == 2  # both 410s ended them
+    dead = queue_messages(aws, aws.webhook_dlq_url)
+    assert len(dead) == 2  # both 410s ended them
+    for message in dead:  # an operator replays them (the receivers were fixed)
+        client.lambda_.invoke("deliver_webhook", sqs_event([message["Body"]]))
+    assert len(receiver.received("/gone")) == 2
     described = client.http.get(f"/images/{image_id}")
+    before = table.get_item(Key={"id": image_id})["Item"]
+    assert client.http.get("/webhook-secret").status_code == 200
+    assert client.http.post("/webhook-secret/rotate").status_code == 200
     redelivered = client.http.post(f"/images/{image_id}/webhook/redeliver")
     assert described.status_code == 200 and json.loads(described.body)["status"] == "completed"
     assert redelivered.status_code == 202, redelivered.body
+    client.lambda_.invoke("on_image_change", stream_records(aws, (before, table.get_item(Key={"id": image_id})["Item"])))
     deliver_all()
-    assert len(receiver.received("/hook")) == 4
+    assert len(receiver.received("/hook")) == 5
 
     orphan = "00000000-0000-4000-8000-00000000dead"  # deleted while its thumbnails were written
     put_upload(aws, orphan, make_jpeg(64, 48))

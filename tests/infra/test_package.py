@@ -173,10 +173,17 @@ def test_the_queue_stream_and_schedule_triggers_are_packaged(terraform):
     mappings = {m["function_name"].split(".")[1]: m for m in resources["aws_lambda_event_source_mapping"].values()}
     assert sorted(mappings) == ["deliver_webhook", "fail_dead_uploads", "on_image_change", "resize_upload"]
     assert ":table/thumbgen-dev-images/stream/" in mappings["on_image_change"]["event_source_arn"]
-    for function, queue in (("resize_upload", "thumbgen-dev-uploads"), ("fail_dead_uploads", "thumbgen-dev-uploads-dlq"),
-                            ("deliver_webhook", "thumbgen-dev-webhooks")):
+    # A new mapping starts at the oldest record: nothing written while it is enabled is skipped.
+    assert mappings["on_image_change"]["starting_position"] == "TRIM_HORIZON"
+    for function, queue, most in (("resize_upload", "thumbgen-dev-uploads", 4),
+                                  ("fail_dead_uploads", "thumbgen-dev-uploads-dlq", 2),
+                                  ("deliver_webhook", "thumbgen-dev-webhooks", 2)):
         assert mappings[function]["event_source_arn"].endswith(f":{queue}"), function
         assert mappings[function]["batch_size"] == 1, function
+        # The poller never invokes more at once, so it cannot throttle the function itself.
+        assert mappings[function]["scaling_config"] == {"maximum_concurrency": most}, function
+    # Within a new account's 10 concurrent executions, with room for the API, stream and sweep.
+    assert sum(m["scaling_config"]["maximum_concurrency"] for m in mappings.values() if "scaling_config" in m) <= 8
     [rule] = resources["aws_cloudwatch_event_rule"].values()
     assert rule["schedule_expression"] == "rate(5 minutes)"
     [target] = resources["aws_cloudwatch_event_target"].values()

@@ -14,7 +14,6 @@ from infra.project import FUNCTIONS, OUTPUT_ENV, OUTPUT_ROLE, build_project, loa
 
 STAGES = ("dev", "prod")
 PLACEHOLDERS = ("000000000000", "set-by-make-deploy")
-SECRET = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ="
 
 
 def chalice(stage, function="api_handler", config=None):
@@ -48,8 +47,8 @@ def test_dev_and_prod_are_the_stages():
 
 def rendered_settings(stage) -> Settings:
     """The stage's settings as the deployed functions read them (after `make deploy`
-    rendered the stack's outputs and the secret in), through the app's own parser."""
-    config = render_stage(load_config(), stage, fake_outputs(stage), SECRET)
+    rendered the stack's outputs in), through the app's own parser."""
+    config = render_stage(load_config(), stage, fake_outputs(stage))
     return Settings.from_env(chalice(stage, config=config).environment_variables)
 
 
@@ -98,21 +97,24 @@ def test_every_stage_sets_the_limits_the_lease_and_the_log_level(stage):
     assert env["STAGE"] == stage  # the StuckImages metric's dimension
 
 
-def test_the_committed_config_holds_no_secret_and_no_account():
+def test_no_stage_has_a_webhook_secret_of_its_own():
+    """Every user has their own (GET /webhook-secret); a stage-wide one would let any user
+    who can verify their webhooks forge everyone else's."""
     text = json.dumps(load_config())
-    assert "whsec_" not in text
+    assert "whsec_" not in text and "WEBHOOK_SECRET\"" not in text
     for stage in STAGES:
-        assert chalice(stage).environment_variables["WEBHOOK_SECRET"] == "set-by-make-deploy"
+        settings = rendered_settings(stage)
+        assert not hasattr(settings, "webhook_secret")
+        assert settings.webhook_secret_overlap_seconds == 86400
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_render_fills_in_every_placeholder_from_the_stack_and_the_secret(stage):
+def test_render_fills_in_every_placeholder_from_the_stack(stage):
     outputs = fake_outputs(stage)
-    rendered = render_stage(load_config(), stage, outputs, SECRET)
+    rendered = render_stage(load_config(), stage, outputs)
     env = chalice(stage, config=rendered).environment_variables
     for output, variable in OUTPUT_ENV.items():
         assert env[variable] == outputs[output]
-    assert env["WEBHOOK_SECRET"] == SECRET
     for output, function in OUTPUT_ROLE.items():
         assert chalice(stage, function, rendered).iam_role_arn == outputs[output]
     stage_text = json.dumps(rendered["stages"][stage])
@@ -122,19 +124,17 @@ def test_render_fills_in_every_placeholder_from_the_stack_and_the_secret(stage):
     assert rendered["environment_variables"] == load_config()["environment_variables"]
 
 
-def test_render_refuses_a_missing_output_or_a_malformed_secret():
+def test_render_refuses_a_missing_output_or_an_unknown_stage():
     outputs = fake_outputs("dev")
     del outputs["TableStreamArn"]
     with pytest.raises(KeyError, match="TableStreamArn"):
-        render_stage(load_config(), "dev", outputs, SECRET)
-    with pytest.raises(ValueError):
-        render_stage(load_config(), "dev", fake_outputs("dev"), "not-a-secret")
+        render_stage(load_config(), "dev", outputs)
     with pytest.raises(KeyError):
-        render_stage(load_config(), "staging", fake_outputs("dev"), SECRET)
+        render_stage(load_config(), "staging", fake_outputs("dev"))
 
 
 def test_the_built_project_holds_the_app_only_and_keeps_its_config_private(tmp_path):
-    rendered = render_stage(load_config(), "dev", fake_outputs("dev"), SECRET)
+    rendered = render_stage(load_config(), "dev", fake_outputs("dev"))
     project = build_project(tmp_path / "dev", rendered, state_dir=tmp_path / "state")
     shipped = {p.name for p in project.iterdir()}
     assert {".chalice", "app.py", "chalicelib", "requirements.txt"} <= shipped

@@ -218,12 +218,18 @@ def test_user_pool_admits_only_users_an_administrator_creates(template):
     assert all(password[k] for k in ("RequireLowercase", "RequireUppercase", "RequireNumbers", "RequireSymbols"))
 
 
-def test_app_client_is_public_with_password_sign_in_and_hour_long_tokens(template):
+def test_app_client_is_public_with_password_sign_in_and_short_lived_tokens(template):
     client = only(cfn.resources(template, "AWS::Cognito::UserPoolClient"))
     assert client["UserPoolId"] == {"Ref": "UserPool"}
     assert client["GenerateSecret"] is False
     assert sorted(client["ExplicitAuthFlows"]) == ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_PASSWORD_AUTH"]
-    assert client["AccessTokenValidity"] == 60 and client["TokenValidityUnits"]["AccessToken"] == "minutes"
+    # A signed-out or disabled user's access token works until it expires (the API checks it
+    # offline): 15 minutes bounds that. Refresh tokens (revoked at sign-out) last 30 days.
+    units = client["TokenValidityUnits"]
+    assert (client["AccessTokenValidity"], units["AccessToken"]) == (15, "minutes")
+    assert (client["IdTokenValidity"], units["IdToken"]) == (15, "minutes")
+    assert (client["RefreshTokenValidity"], units["RefreshToken"]) == (30, "days")
+    assert client["EnableTokenRevocation"] is True
     assert client["PreventUserExistenceErrors"] == "ENABLED"
 
 

@@ -169,9 +169,53 @@ def test_keys_already_held_survive_a_failed_refresh(verifier, jwks, clock):
     verifier.verify(token())
     jwks.fail = True
     clock.now += 120
-    with pytest.raises(Unauthorized):
+    with pytest.raises(KeysUnavailable):  # perhaps a key the pool has just added: not judged
         verifier.verify(token(kid="unknown"))
     assert verifier.verify(token()).sub == "user-1"
+
+
+def test_a_failed_fetch_does_not_count_as_a_fetch(jwks, clock):
+    """A valid token during and after an outage of the keys: 503 until they can be
+    fetched, then accepted at once -- never a 401 because the cache thinks it is fresh."""
+    jwks.fail = True
+    verifier = TokenVerifier(ISSUER, CLIENT, JwksCache("https://jwks", fetch=jwks, clock=clock))
+    with pytest.raises(KeysUnavailable) as first:
+        verifier.verify(token())
+    assert first.value.retry_after == 5
+    clock.now += 2
+    with pytest.raises(KeysUnavailable) as second:  # within the backoff: no fetch, still no verdict
+        verifier.verify(token())
+    assert second.value.retry_after == 3 and jwks.fetches == 1
+    jwks.fail = False
+    clock.now += 3
+    assert verifier.verify(token()).sub == "user-1"
+    assert jwks.fetches == 2
+
+
+@pytest.mark.parametrize("document", [{}, {"keys": []}, {"keys": "x"}, {"keys": [{"kty": "EC", "kid": "e"}]}, []])
+def test_a_document_without_usable_keys_is_a_failed_fetch(jwks, clock, document):
+    jwks.document = document
+    verifier = TokenVerifier(ISSUER, CLIENT, JwksCache("https://jwks", fetch=jwks, clock=clock))
+    for _ in range(2):
+        with pytest.raises(KeysUnavailable):
+            verifier.verify(token())
+    assert jwks.fetches == 1
+
+
+def test_made_up_kids_during_an_outage_fetch_once_per_backoff(verifier, jwks, clock):
+    verifier.verify(token())
+    jwks.fail = True
+    clock.now += 61
+    for n in range(20):
+        with pytest.raises(KeysUnavailable):
+            verifier.verify(token(kid=f"made-up-{n}"))
+        clock.now += 0.2  # 4 s in all: inside one backoff
+    assert jwks.fetches == 2
+    assert verifier.verify(token()).sub == "user-1"  # the held key still works
+    clock.now += 1.1
+    with pytest.raises(KeysUnavailable):
+        verifier.verify(token(kid="made-up-again"))
+    assert jwks.fetches == 3
 
 
 def test_no_app_client_configured_accepts_nothing(jwks, clock):

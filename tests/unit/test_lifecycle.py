@@ -120,12 +120,25 @@ def test_failed_event_carries_the_error_and_no_thumbnails():
 
 def test_signature_verifies_with_the_standard_webhooks_library():
     body = encode_event(build_event(ITEM, Links(), 60))
-    headers = sign(SECRET, "msg_img1_completed", body, datetime.now(timezone.utc))
+    headers = sign((SECRET,), "msg_img1_completed", body, datetime.now(timezone.utc))
     assert Webhook(SECRET).verify(body, headers)["data"]["id"] == "img1"
     with pytest.raises(Exception):
         Webhook(SECRET).verify(body.replace("img1", "img2"), headers)
     with pytest.raises(Exception):
         Webhook("whsec_" + "A" * 32).verify(body, headers)
+
+
+def test_during_a_rotation_both_secrets_sign_space_separated():
+    body, old = encode_event(build_event(ITEM, Links(), 60)), "whsec_" + "B" * 32
+    headers = sign((SECRET, old), "msg_img1_completed", body, datetime.now(timezone.utc))
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    assert all(part.startswith("v1,") for part in headers["webhook-signature"].split(" "))
+    for secret in (SECRET, old):  # a receiver on either secret verifies it
+        assert Webhook(secret).verify(body, headers)["data"]["id"] == "img1"
+    with pytest.raises(Exception):
+        Webhook("whsec_" + "A" * 32).verify(body, headers)
+    with pytest.raises(TypeError):
+        sign(SECRET, "msg_img1_completed", body, datetime.now(timezone.utc))  # a str is not a list
 
 
 @pytest.mark.parametrize("result, attempt, expected", [
@@ -164,6 +177,14 @@ def test_malformed_delivery_tasks_are_refused(body):
 def test_delivery_task_round_trips():
     task = DeliveryTask("a", "b", 2, 3, 12.5)
     assert DeliveryTask.from_json(task.to_json()) == task
+    dead = DeliveryTask("a", "b", 2, 3, dead_lettered=True)
+    assert DeliveryTask.from_json(dead.to_json()) == dead
+
+
+@pytest.mark.parametrize("mark", ['"yes"', "1", "null"])
+def test_only_a_true_marks_a_task_dead_lettered(mark):
+    body = f'{{"image_id": "a", "webhook_id": "b", "round": 1, "attempt": 1, "dead_lettered": {mark}}}'
+    assert DeliveryTask.from_json(body).dead_lettered is False
 
 
 def test_a_botocore_that_cannot_sign_if_none_match_stops_the_function():
@@ -190,7 +211,8 @@ def test_a_botocore_that_cannot_sign_if_none_match_stops_the_function():
 @pytest.mark.parametrize("name, value", [
     ("WEBHOOK_REQUIRE_HTTPS", "ture"), ("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "maybe"),
     ("MAX_UPLOAD_BYTES", "11MB"), ("MAX_PENDING_UPLOADS", "0"), ("WEBHOOK_READ_TIMEOUT", "-1"),
-    ("WEBHOOK_RETRY_SCHEDULE", "5,x"), ("WEBHOOK_SECRET", "not-a-secret"), ("LOG_LEVEL", "LOUD"),
+    ("WEBHOOK_RETRY_SCHEDULE", "5,x"), ("WEBHOOK_SECRET_OVERLAP_SECONDS", "-1"),
+    ("WEBHOOK_HOURLY_ATTEMPTS_PER_HOST", "0"), ("LOG_LEVEL", "LOUD"),
 ])
 def test_a_bad_setting_stops_with_its_name(name, value):
     from chalicelib.config import ConfigError

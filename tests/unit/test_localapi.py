@@ -1,6 +1,7 @@
 """The local API server answers undeclared methods with 405 and `Allow`, never an HTML 501."""
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -74,3 +75,32 @@ def test_a_burst_of_new_connections_finds_room_in_the_listen_queue():
             client.close()
     finally:
         server.server.server_close()
+
+
+def test_an_unknown_path_is_our_404_and_never_echoes_the_authorization_header(api_url):
+    for method in ("GET", "POST", "TRACE"):
+        response = requests.request(method, f"{api_url}/nowhere", headers={"Authorization": "Bearer s3cr3t"},
+                                    timeout=5)
+        assert response.status_code == 404, method
+        assert response.json() == {"error": {"code": "not_found", "message": "no such route"}}
+        assert "s3cr3t" not in response.text
+
+
+def test_a_body_over_api_gateways_limit_is_our_413_before_it_is_read(api_url):
+    """Only the headers are sent: the answer comes without the server waiting for 20 MB."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from thumbgen.localapi import MAX_BODY_BYTES
+
+    parts = urlsplit(api_url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as conn:
+        conn.sendall(f"POST /things HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {2 * MAX_BODY_BYTES}\r\n\r\n".encode())
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 ")
+    assert json.loads(body)["error"]["code"] == "request_too_large"
+    assert requests.post(f"{api_url}/things", json={}, timeout=5).json() == {"ok": True}  # a normal body still is

@@ -134,3 +134,151 @@ def test_server_and_schema_agree_on_the_syntax_of_a_webhook_url(url):
     except UnsafeWebhookUrl:
         accepted = False
     assert accepted == schema.is_valid(url)
+
+
+# --- every response body has exactly the shape openapi.yaml declares -------------------------
+
+
+def _json_schema(node, spec):
+    """An OpenAPI 3.0 schema as JSON Schema (Draft 4): $refs inlined, `nullable` as an
+    alternative null."""
+    if isinstance(node, list):
+        return [_json_schema(item, spec) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = spec
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        return _json_schema(target, spec)
+    schema = {key: _json_schema(value, spec) for key, value in node.items() if key != "nullable"}
+    return {"anyOf": [{"type": "null"}, schema]} if node.get("nullable") else schema
+
+
+def _validator(name: str):
+    spec = _spec()
+    return jsonschema_rs.Draft4Validator(_json_schema(spec["components"]["schemas"][name], spec),
+                                         validate_formats=True)
+
+
+def _response_validator(path: str, method: str, status: str):
+    spec = _spec()
+    response = spec["paths"][path][method]["responses"][status]
+    if "$ref" in response:
+        response = spec["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
+    return jsonschema_rs.Draft4Validator(_json_schema(response["content"]["application/json"]["schema"], spec),
+                                         validate_formats=True)
+
+
+def _storage():
+    import boto3
+
+    from chalicelib.aws import s3_config
+    from chalicelib.storage import ImageStorage
+
+    s3 = boto3.session.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret",
+                               region_name="eu-west-1").client("s3", config=s3_config({}))
+    return ImageStorage(s3, "thumbgen-dev-123456789012-eu-west-1")
+
+
+def _records():
+    """An image in each state a client can see, webhooks in each delivery state."""
+    from dataclasses import replace
+    from datetime import datetime, timezone
+
+    from chalicelib.record import DeliveryStatus, ImageRecord, ImageStatus, Thumbnail, WebhookState
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    image_id = "7d9f8a2b-1c3e-4f5a-9b6d-0e1f2a3b4c5d"
+    pending = ImageRecord.new_pending(image_id, owner="u", quota_entry="1:x", filename="cat.jpg",
+                                      content_type="image/jpeg", file_size=1234, webhook_url=None, now=now,
+                                      expires_at=now, ttl_epoch=0)
+    processing = replace(pending, status=ImageStatus.PROCESSING, processing_started_at="2026-01-01T00:00:01.000Z")
+    hook = WebhookState(id=f"msg_{image_id}_completed", url="https://hooks.example.com/x")
+    completed = replace(
+        processing, status=ImageStatus.COMPLETED, size=1200, type="image/jpeg", width=4000, height=3000,
+        completed_at="2026-01-01T00:00:02.000Z",
+        thumbnails=tuple(Thumbnail(w, h, f"thumbnails/{image_id}/{w}x{h}.jpg", "image/jpeg", 99)
+                         for w, h in ((400, 300), (160, 120), (120, 120))),
+        webhook=replace(hook, status=DeliveryStatus.DELIVERED, attempts=1, last_attempt_at="2026-01-01T00:00:02.000Z",
+                        last_status_code=204, delivered_at="2026-01-01T00:00:02.000Z"))
+    failed = replace(
+        processing, status=ImageStatus.FAILED, completed_at="2026-01-01T00:00:02.000Z",
+        error={"code": "corrupt_image", "message": "no image header"},
+        webhook=replace(hook, id=f"msg_{image_id}_failed", attempts=2, last_attempt_at="2026-01-01T00:00:07.000Z",
+                        next_attempt_at="2026-01-01T00:05:07.000Z", last_error="connection refused"))
+    return {"pending": pending, "processing": processing, "completed": completed, "failed": failed,
+            "pending-webhook": replace(pending, webhook=hook)}
+
+
+def _views():
+    from chalicelib import views
+
+    storage = _storage()
+    return {state: views.image(image, storage, 3600) for state, image in _records().items()}
+
+
+@pytest.mark.parametrize("state", ["pending", "processing", "completed", "failed", "pending-webhook"])
+def test_the_image_view_in_every_state_is_exactly_the_image_schema(state):
+    view = _views()[state]
+    errors = [str(e) for e in _validator("Image").iter_errors(view)]
+    assert errors == [], view
+    for path, method, status in (("/images/{id}", "get", "200"), ("/images/{id}/complete", "post", "202")):
+        assert _response_validator(path, method, status).is_valid(view)
+
+
+def test_a_changed_image_view_is_caught_by_the_schema():
+    view = _views()["completed"]
+    image, thumbnail = _validator("Image"), _validator("Thumbnail")
+    assert not image.is_valid({**view, "placeholder": "1QcSHQRnh493V4dIh4eXh1h4kJUI"})  # a field added
+    assert not image.is_valid({k: v for k, v in view.items() if k != "error"})  # a field dropped
+    assert not image.is_valid({**view, "metadata": {**view["metadata"], "exif": {}}})
+    assert not thumbnail.is_valid({**view["thumbnails"][0], "name": "400x300.jpg"})
+    assert not thumbnail.is_valid({"size": {"width": 400}, "url": view["thumbnails"][0]["url"]})
+
+
+def test_the_list_the_redelivery_and_the_created_bodies_match_their_schemas():
+    from chalicelib import views
+    from chalicelib.api import ImageApi
+    from chalicelib.config import Settings
+    from chalicelib.upload_request import UploadRequest
+
+    class Records:
+        def create_within_quota(self, record, max_pending, now_epoch):
+            self.created = record
+
+    images = list(_views().values())
+    assert _response_validator("/images", "get", "200").is_valid({"images": images, "nextCursor": "abc_-"})
+    assert _response_validator("/images", "get", "200").is_valid({"images": [], "nextCursor": None})
+    redelivered = {"id": images[0]["id"], "webhook": views.webhook(_records()["completed"].webhook)}
+    assert _response_validator("/images/{id}/webhook/redeliver", "post", "202").is_valid(redelivered)
+    api = ImageApi(records=Records(), storage=_storage(), settings=Settings.from_env({}), redeliver=None,
+                   start_resize=None, cursor_key=lambda: b"k")
+    created = api.create("u", UploadRequest(filename="cat.png", content_type="image/png", file_size=42,
+                                            webhook_url=None))
+    assert [str(e) for e in _validator("Created").iter_errors(created)] == []
+    assert not _validator("Created").is_valid({**created, "upload": {**created["upload"], "fields": {}}})
+
+
+def test_every_error_body_is_exactly_the_error_schema():
+    from chalicelib.framework_errors import error_body
+
+    error = _validator("Error")
+    for body in (ApiError(404, "not_found", "no image").body(), error_body(415), error_body(405), error_body(500),
+                 error_body(413, "the request body is over 10485760 bytes")):
+        assert error.is_valid(body), body
+    assert not error.is_valid({"Code": "UnsupportedMediaType", "Message": "Unsupported media type: text/xml"})
+    assert not error.is_valid({"error": {"code": "x"}})
+    assert not error.is_valid({"error": {"code": "x", "message": "y"}, "detail": "z"})
+
+
+def test_the_health_and_config_bodies_match_their_schemas():
+    from chalicelib import webpage
+    from chalicelib.config import Settings
+
+    spec = _spec()
+    for path, body in (("/health", {"status": "ok"}),
+                       ("/config.json", webpage.client_config(Settings.from_env({"COGNITO_USER_POOL_ID": "p",
+                                                                                 "COGNITO_APP_CLIENT_ID": "c"})))):
+        schema = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert jsonschema_rs.Draft4Validator(_json_schema(schema, spec)).is_valid(body), path

@@ -285,7 +285,7 @@ def test_many_dripping_receivers_leave_nothing_behind_and_the_next_delivery_goes
         assert wait_until(lambda: open_fds() == fds)
 
         body = '{"type":"thumbnails.generated"}'
-        headers = sign(TEST_SECRET, "msg_1", body, datetime.now(timezone.utc))
+        headers = sign((TEST_SECRET,), "msg_1", body, datetime.now(timezone.utc))
         result = s.post(good.url("/after"), body, headers)
         assert result.status_code == 204 and result.delivered
         [got] = good.received("/after")

@@ -34,6 +34,19 @@ def test_the_stream_queues_attempt_one_or_a_copy_that_waits_out_the_claim():
     assert webhook_state.queued_first_attempt(state(attempts=1)) == (2, False)
 
 
+@pytest.mark.parametrize("old, new, started", [
+    (state(status=DeliveryStatus.DELIVERED, attempts=1), state(round=2), True),  # a redelivery
+    (state(status=DeliveryStatus.FAILED, attempts=8), state(round=2, attempts=1, in_flight=1), True),  # a replay
+    (state(attempts=1), state(attempts=2), False),  # the same round goes on
+    (state(round=2), state(round=2, status=DeliveryStatus.DELIVERED, attempts=1), False),
+    (None, state(), False),  # a first delivery: entering the final status queues it
+    (state(), None, False),
+    (state(id="msg_i_failed", status=DeliveryStatus.FAILED), state(round=2), False),  # another event
+])
+def test_a_new_round_is_seen_in_the_stream_record_of_its_write(old, new, started):
+    assert webhook_state.round_started(old, new) is started
+
+
 CLAIMS = [
     # (state before, round, attempt, expected)
     pytest.param(state(), 1, 1, Claim.NEW, id="first-attempt"),
