@@ -36,7 +36,8 @@ def test_past_its_burst_a_user_gets_429_with_retry_after_on_every_route(limited)
     assert limited.http.get("/images").status_code == 200
     assert limited.http.get("/images/00000000-0000-4000-8000-000000000000").status_code == 404  # counted too
     for method, path, body in [("GET", "/images", b""), ("POST", "/images", create_body()),
-                               ("DELETE", "/images/00000000-0000-4000-8000-000000000000", b"")]:
+                               ("DELETE", "/images/00000000-0000-4000-8000-000000000000", b""),
+                               ("GET", "/webhook-secret", b"")]:
         refused = limited.http.request(method, path, headers=headers, body=body)
         assert refused.status_code == 429, (method, path)
         assert body_of(refused)["error"]["code"] == "too_many_requests"
