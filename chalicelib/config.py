@@ -53,6 +53,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text.strip())
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("expected a number of at least 0")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text.strip())
     if not value > 0 or value == float("inf"):
@@ -105,6 +112,9 @@ class Settings:
     stuck_after_seconds: int
     max_pending_uploads: int
     max_redeliveries: int
+    rate_limit_table: str
+    rate_limit_per_second: float  # 0: no per-user limit
+    rate_limit_burst: int
     cognito_region: str
     cognito_user_pool_id: str
     cognito_app_client_id: str
@@ -153,6 +163,9 @@ class Settings:
             stuck_after_seconds=_read(e, "STUCK_AFTER_SECONDS", _positive_int, 600),
             max_pending_uploads=_read(e, "MAX_PENDING_UPLOADS", _positive_int, 20),
             max_redeliveries=_read(e, "MAX_REDELIVERIES", _non_negative_int, 5),
+            rate_limit_table=e.get("RATE_LIMIT_TABLE_NAME", "thumbgen-rate-limits"),
+            rate_limit_per_second=_read(e, "RATE_LIMIT_PER_SECOND", _non_negative_float, 10.0),
+            rate_limit_burst=_read(e, "RATE_LIMIT_BURST", _positive_int, 50),
             cognito_region=region,
             cognito_user_pool_id=pool,
             cognito_app_client_id=e.get("COGNITO_APP_CLIENT_ID", ""),
@@ -173,6 +186,7 @@ SETTING_NAMES = (
     "WEBHOOK_SECRET_OVERLAP_SECONDS", "WEBHOOK_HOURLY_ATTEMPTS_PER_HOST", "WEBHOOK_RETRY_SCHEDULE",
     "WEBHOOK_ALLOW_PRIVATE_NETWORKS", "WEBHOOK_REQUIRE_HTTPS", "WEBHOOK_CONNECT_TIMEOUT", "WEBHOOK_READ_TIMEOUT",
     "PROCESSING_LEASE_SECONDS", "STUCK_AFTER_SECONDS", "MAX_PENDING_UPLOADS", "MAX_REDELIVERIES",
+    "RATE_LIMIT_TABLE_NAME", "RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST",
     "COGNITO_REGION", "COGNITO_USER_POOL_ID", "COGNITO_APP_CLIENT_ID", "COGNITO_JWKS_URL",
     "LOG_LEVEL", "STAGE",
 )

@@ -22,7 +22,8 @@ DESCRIPTION = """\
 Upload PNG or JPEG images to thumbgen, wait until their thumbnails (400x300, 160x120,
 120x120) are made, and save them as DIR/<file name without extension>/<w>x<h>.<ext>.
 Up to 4 files go up at once, each with a progress bar on stderr; one result line per
-file goes to stdout."""
+file goes to stdout. A call answered 429 or 503 is sent again after its Retry-After (or a
+growing random wait), for up to a minute."""
 
 EPILOG = f"""\
 sign-in:
