@@ -1,5 +1,5 @@
 # thumbgen — `make run` (the whole pipeline locally) and `make test` (the whole suite);
-# `make bench` (engine, pipeline latency, cold starts, load and faults), `make screenshot`, and `make package` / `make deploy STAGE=…` / `make destroy STAGE=…` (infra/Makefile.inc).
+# `make bench` (engine, pipeline latency, cold starts, load and faults, the rate limit's cost), `make screenshot`, and `make package` / `make deploy STAGE=…` / `make destroy STAGE=…` (infra/Makefile.inc).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(PY) -m bench.pipeline
 	$(PY) -m bench.coldstart
 	$(PY) -m bench.load
+	$(PY) -m bench.ratelimit
 
 # docs/screenshot.png: the web page with thumbnails, in headless Chromium on a fresh stack.
 screenshot: $(STAMP)

@@ -12,6 +12,7 @@ from chalicelib import config, framework_errors, logs, paging, service, upload_e
 from chalicelib.auth import Caller, KeysUnavailable, Unauthorized, bearer_token
 from chalicelib.delivery_queue import DeliveryTask
 from chalicelib.errors import ApiError
+from chalicelib.rate_limit import Throttled
 from chalicelib.record import ImageRecord, image_id_from_key, image_of, released_quota
 from chalicelib.record_store import plain_values
 from chalicelib.resize import ClaimHeld
@@ -69,12 +70,23 @@ def _caller() -> Caller:
                        headers={"Retry-After": str(why.retry_after)}) from None
 
 
+def _admitted(caller: Caller) -> Caller:
+    """The caller, within their own request rate (chalicelib/rate_limit.py); ApiError 429 otherwise."""
+    try:
+        service.rate_limiter().admit(caller.sub)
+    except Throttled as throttled:
+        raise ApiError(429, "too_many_requests", "too many requests from this user; slow down",
+                       headers={"Retry-After": str(throttled.retry_after)}) from None
+    return caller
+
+
 def _authenticated(handler):
-    """Verify the bearer token, pass the caller on, and turn ApiError into its JSON answer."""
+    """Verify the bearer token, hold the caller to their request rate, pass the caller on,
+    and turn ApiError into its JSON answer."""
     @functools.wraps(handler)
     def wrapped(*args, **kwargs):
         try:
-            return handler(_caller(), *args, **kwargs)
+            return handler(_admitted(_caller()), *args, **kwargs)
         except ApiError as exc:
             return _json(exc.status, exc.body(), exc.headers)
     return _invocation(wrapped)
@@ -227,7 +239,8 @@ def sweep_stuck_images(event):
 @app.on_dynamodb_record(stream_arn=config.STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON")
 @_invocation
 def on_image_change(event):
-    """Items leaving pending_upload free a quota slot; items entering completed/failed queue
+    """Items whose upload arrived free their quota slot (a deleted pending item keeps it until
+    its upload URL expires); items entering completed/failed queue
     their webhook (if the resize's own attempt did not happen, it is sent from there).
     Never raises for a bad record."""
     changes = []

@@ -18,15 +18,18 @@ from chalicelib import logs, paging, record, views, webhook_state
 from chalicelib.config import Settings
 from chalicelib.errors import ApiError
 from chalicelib.record import ImageRecord, ImageStatus, WebhookState
-from chalicelib.record_store import QuotaFull, RecordStore, quota_entry
+from chalicelib.record_store import QuotaFull, RecordStore, entry_image_id, quota_entry
 from chalicelib.storage import DeleteRefused, ImageStorage
 from chalicelib.upload_request import UploadRequest
 from chalicelib.webhook_state import Refusal
 
 RECORD_TTL = timedelta(days=1)  # the DynamoDB TTL of a pending record whose upload never came
 DELETE_RETRY_AFTER = 2  # seconds: S3 trouble that stopped a DELETE is usually brief
+# A full quota is a hint, not a wait: a slot frees as soon as one of the owner's pending
+# uploads arrives (api.md#limits), usually within seconds; the expiry is the worst case.
+QUOTA_RETRY_AFTER = 2
 log = logs.get("api")
-_lookups = ThreadPoolExecutor(max_workers=4, thread_name_prefix="thumbgen-api")
+_lookups = ThreadPoolExecutor(max_workers=8, thread_name_prefix="thumbgen-api")  # S3 looks, off the request's thread
 
 
 def not_found(image_id: str) -> ApiError:
@@ -66,12 +69,13 @@ class ImageApi:
         upload = self.storage.presign_upload(str(pending.upload_key), request.content_type,
                                              request.file_size, s.upload_url_ttl)
         try:
-            self.records.create_within_quota(pending, s.max_pending_uploads, int(now.timestamp()))
+            self.records.create_within_quota(pending, s.max_pending_uploads, int(now.timestamp()), self._arrived)
         except QuotaFull as full:
             raise ApiError(429, "too_many_requests",
-                           f"{s.max_pending_uploads} uploads are already waiting for their bytes; "
-                           "upload those first, or wait for their upload URLs to expire",
-                           headers={"Retry-After": str(full.retry_after)}) from None
+                           f"{s.max_pending_uploads} uploads are already waiting for their bytes; a slot "
+                           "frees as soon as one of them is uploaded, or when its upload URL expires "
+                           f"(the first in {full.retry_after} s)",
+                           headers={"Retry-After": str(min(full.retry_after, QUOTA_RETRY_AFTER))}) from None
         return {
             "id": image_id,
             "status": str(ImageStatus.PENDING_UPLOAD),
@@ -82,6 +86,13 @@ class ImageApi:
                 "expiresAt": record.iso(expires).replace(".000Z", "Z"),
             },
         }
+
+    def _arrived(self, entries: list[str]) -> set[str]:
+        """The quota entries whose bytes are already in the bucket (HeadObject each, at once):
+        S3's event for them may be on its way, or queued behind other resizes."""
+        sizes = {e: _lookups.submit(self.storage.upload_size, record.upload_key(entry_image_id(e)))
+                 for e in entries if looks_like_id(entry_image_id(e))}
+        return {e for e, size in sizes.items() if size.result() is not None}
 
     def owned(self, owner: str, image_id: str) -> ImageRecord:
         found = self.records.get(image_id) if looks_like_id(image_id) else None

@@ -57,6 +57,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text.strip())
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("expected a number of at least 0")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text.strip())
     if not value > 0 or value == float("inf"):
@@ -120,6 +127,9 @@ class Settings:
     max_pending_uploads: int
     max_redeliveries: int
     default_renditions: tuple[renditions.Rendition, ...]
+    rate_limit_table: str
+    rate_limit_per_second: float  # 0: no per-user limit
+    rate_limit_burst: int
     cognito_region: str
     cognito_user_pool_id: str
     cognito_app_client_id: str
@@ -170,6 +180,9 @@ class Settings:
             max_redeliveries=_read(e, "MAX_REDELIVERIES", _non_negative_int, 5),
             default_renditions=_read(e, "DEFAULT_RENDITIONS", parse_default_renditions,
                                      renditions.DEFAULT_RENDITIONS),
+            rate_limit_table=e.get("RATE_LIMIT_TABLE_NAME", "thumbgen-rate-limits"),
+            rate_limit_per_second=_read(e, "RATE_LIMIT_PER_SECOND", _non_negative_float, 10.0),
+            rate_limit_burst=_read(e, "RATE_LIMIT_BURST", _positive_int, 50),
             cognito_region=region,
             cognito_user_pool_id=pool,
             cognito_app_client_id=e.get("COGNITO_APP_CLIENT_ID", ""),
@@ -191,6 +204,7 @@ SETTING_NAMES = (
     "WEBHOOK_ALLOW_PRIVATE_NETWORKS", "WEBHOOK_REQUIRE_HTTPS", "WEBHOOK_CONNECT_TIMEOUT", "WEBHOOK_READ_TIMEOUT",
     "PROCESSING_LEASE_SECONDS", "STUCK_AFTER_SECONDS", "MAX_PENDING_UPLOADS", "MAX_REDELIVERIES",
     "DEFAULT_RENDITIONS",
+    "RATE_LIMIT_TABLE_NAME", "RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST",
     "COGNITO_REGION", "COGNITO_USER_POOL_ID", "COGNITO_APP_CLIENT_ID", "COGNITO_JWKS_URL",
     "LOG_LEVEL", "STAGE",
 )

@@ -429,17 +429,19 @@ def entered_final_status(old: ImageRecord | None, new: ImageRecord | None) -> Im
     return new.status
 
 
-def left_pending_upload(old: ImageRecord | None, new: ImageRecord | None) -> bool:
-    """Whether a stream record took the item out of pending_upload (processing, removed)."""
+def upload_arrived(old: ImageRecord | None, new: ImageRecord | None) -> bool:
+    """Whether a stream record took the item from pending_upload to another status (its
+    bytes arrived). A pending item that is removed (deleted) is not one: its upload URL
+    still works, so its quota slot counts until that URL expires."""
     if old is None or old.status != ImageStatus.PENDING_UPLOAD:
         return False
-    return new is None or new.status != ImageStatus.PENDING_UPLOAD
+    return new is not None and new.status != ImageStatus.PENDING_UPLOAD
 
 
 def released_quota(changes: list[tuple[ImageRecord | None, ImageRecord | None]]) -> dict[str, set[str]]:
     """The quota entries a batch of stream records frees, per owner."""
     freed: dict[str, set[str]] = {}
     for old, new in changes:
-        if left_pending_upload(old, new) and old is not None and old.owner and old.quota_entry:
+        if upload_arrived(old, new) and old is not None and old.owner and old.quota_entry:
             freed.setdefault(old.owner, set()).add(old.quota_entry)
     return freed

@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
@@ -67,6 +67,10 @@ def quota_entry(expires_epoch: int, image_id: str) -> str:
     return f"{expires_epoch}:{image_id}"
 
 
+def entry_image_id(entry: str) -> str:
+    return entry.split(":", 1)[-1]
+
+
 def entry_expiry(entry: str) -> int:
     try:
         return int(entry.split(":", 1)[0])
@@ -81,6 +85,7 @@ class QuotaFull(Exception):
     retry_after: int
 
 
+QUOTA_CEILING = 2  # entries of one owner's quota item, counting or not yet pruned: x max_pending
 _W = f"#{Item.WEBHOOK}"  # the webhook map in expressions: "#webhook.#attempts" and so on
 
 
@@ -205,46 +210,58 @@ class RecordStore:
 
     # --- pending-upload quota -----------------------------------------------------------
 
-    def create_within_quota(self, record: ImageRecord, max_pending: int, now_epoch: int) -> None:
+    def create_within_quota(self, record: ImageRecord, max_pending: int, now_epoch: int,
+                            arrived: Callable[[list[str]], set[str]] = lambda entries: set()) -> None:
         """Take a slot of the owner's quota, then put the new pending record.
 
-        The quota item holds one entry per pending upload; entries leave when the upload
-        is declared complete or starts processing, when the record is removed (stream
-        handler), or when they expire. A full quota is pruned of expired entries once
-        before QuotaFull is raised. Two conditional writes, not a transaction: a slot
-        whose record was never written (a crash in between) expires with its upload URL.
+        The quota item holds one entry per pending upload; entries leave when the upload's
+        bytes arrive (complete, or the stream when its resize starts) and when they expire.
+        A full item is pruned: of expired entries, and of those whose bytes `arrived` finds
+        in the bucket (S3's event may still be on its way, or queued behind other resizes).
+        If fewer than max_pending entries still count, the slot is taken even if the item
+        filled again meanwhile -- the owner's other requests race for the freed slots with
+        uploads that arrive as fast, and only the next prune can tell -- up to twice
+        max_pending entries in all. Two conditional writes, not a transaction: a slot whose
+        record was never written (a crash in between) expires with its upload URL.
         """
         owner, entry = record.owner, str(record.quota_entry)
-        for attempt in (1, 2):
-            try:
-                self._table.update_item(
-                    Key={Item.ID: quota_key(owner)}, UpdateExpression=f"ADD #{Quota.PENDING} :entry",
-                    ConditionExpression=f"attribute_not_exists(#{Quota.PENDING}) OR size(#{Quota.PENDING}) < :max",
-                    ExpressionAttributeNames=_names(Quota.PENDING),
-                    ExpressionAttributeValues={":entry": {entry}, ":max": max_pending},
-                )
-                break
-            except ClientError as exc:
-                if not _is_condition_failure(exc):
-                    raise
-            remaining = self.prune_quota(owner, now_epoch)
-            if attempt == 2 or len(remaining) >= max_pending:
-                earliest = min((entry_expiry(e) for e in remaining), default=now_epoch + 1)
-                raise QuotaFull(retry_after=max(1, earliest - now_epoch))
+        if not self._add_quota_entry(owner, entry, max_pending):
+            remaining = self.prune_quota(owner, now_epoch, arrived)
+            if len(remaining) >= max_pending:
+                raise QuotaFull(retry_after=max(1, min(entry_expiry(e) for e in remaining) - now_epoch))
+            if not self._add_quota_entry(owner, entry, QUOTA_CEILING * max_pending):
+                raise QuotaFull(retry_after=1)
         try:
             self.create(record)
         except Exception:
             self.release_quota(owner, {entry})
             raise
 
-    def prune_quota(self, owner: str, now_epoch: int) -> list[str]:
-        """Drop the owner's expired entries; the entries still counting."""
+    def _add_quota_entry(self, owner: str, entry: str, below: int) -> bool:
+        """Add the entry if the owner's item holds fewer than `below`; whether it did."""
+        try:
+            self._table.update_item(
+                Key={Item.ID: quota_key(owner)}, UpdateExpression=f"ADD #{Quota.PENDING} :entry",
+                ConditionExpression=f"attribute_not_exists(#{Quota.PENDING}) OR size(#{Quota.PENDING}) < :below",
+                ExpressionAttributeNames=_names(Quota.PENDING),
+                ExpressionAttributeValues={":entry": {entry}, ":below": below},
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def prune_quota(self, owner: str, now_epoch: int,
+                    arrived: Callable[[list[str]], set[str]] = lambda entries: set()) -> list[str]:
+        """Drop the owner's expired entries and those `arrived` names; the entries still counting."""
         got = self._table.get_item(Key={Item.ID: quota_key(owner)}, ConsistentRead=True).get("Item") or {}
         entries = sorted(got.get(Quota.PENDING) or [])
-        expired = {e for e in entries if entry_expiry(e) <= now_epoch}
-        if expired:
-            self.release_quota(owner, expired)
-        return [e for e in entries if e not in expired]
+        stale = {e for e in entries if entry_expiry(e) <= now_epoch}
+        stale |= arrived([e for e in entries if e not in stale])
+        if stale:
+            self.release_quota(owner, stale)
+        return [e for e in entries if e not in stale]
 
     def release_quota(self, owner: str, entries: set[str]) -> None:
         """Give pending-upload slots back; a quota item that is already gone stays gone."""

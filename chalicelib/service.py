@@ -16,6 +16,7 @@ from chalicelib.config import Settings, settings
 from chalicelib.webhook_delivery import WebhookDelivery
 from chalicelib.resize import Resizer
 from chalicelib.delivery_queue import DeliveryQueue
+from chalicelib.rate_limit import RateLimit, RateLimiter
 from chalicelib.record import ImageRecord, StageKey
 from chalicelib.record_store import RecordStore
 from chalicelib.storage import ImageStorage, require_conditional_put
@@ -134,6 +135,14 @@ def image_api() -> ImageApi:
         start_resize=start_resize,
         cursor_key=cursor_key,
     ))
+
+
+def rate_limiter() -> RateLimiter:
+    def build() -> RateLimiter:
+        s = current_settings()
+        return RateLimiter(aws.client("dynamodb"), s.rate_limit_table,
+                           RateLimit(s.rate_limit_per_second, s.rate_limit_burst))
+    return _cached("rate_limiter", build)
 
 
 def cursor_key() -> bytes:

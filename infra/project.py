@@ -30,6 +30,7 @@ OUTPUT_ENV = {
     "BucketName": "BUCKET_NAME",
     "TableName": "TABLE_NAME",
     "TableStreamArn": "TABLE_STREAM_ARN",
+    "RateLimitTableName": "RATE_LIMIT_TABLE_NAME",
     "UploadQueueName": "UPLOAD_QUEUE_NAME",
     "UploadQueueUrl": "UPLOAD_QUEUE_URL",
     "UploadDlqName": "UPLOAD_DLQ_NAME",

@@ -70,6 +70,9 @@ def stage_environment(resources, **overrides: str) -> dict[str, str]:
         "BUCKET_NAME": resources.bucket,
         "TABLE_NAME": resources.table,
         "TABLE_STREAM_ARN": resources.stream_arn,
+        "RATE_LIMIT_TABLE_NAME": resources.rate_limit_table,
+        "RATE_LIMIT_PER_SECOND": "1000",  # tests of the limit set their own
+        "RATE_LIMIT_BURST": "10000",
         "UPLOAD_QUEUE_URL": resources.upload_queue_url,
         "WEBHOOK_QUEUE_URL": resources.webhook_queue_url,
         "WEBHOOK_DLQ_URL": resources.webhook_dlq_url,

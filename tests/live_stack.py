@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 import requests
@@ -42,8 +42,8 @@ class RunningStack:
             self._tokens[user] = token_for(cognito, pool_id, client_id, user, password)
         return self._tokens[user]
 
-    def client_for(self, user: str) -> ThumbgenClient:
-        return ThumbgenClient(self.api_url, token=self.token(user))
+    def client_for(self, user: str, **options: Any) -> ThumbgenClient:
+        return ThumbgenClient(self.api_url, token=self.token(user), **options)
 
     def secret(self, user: str = "e2e-alice") -> str:
         """The user's current webhook signing secret, from the API."""

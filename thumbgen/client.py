@@ -12,7 +12,9 @@
                                               Rendition(400, 400, gravity="attention")])
 
 Errors answered by the API raise `ApiError` (status, code, message); network failures
-raise `requests.RequestException`.
+raise `requests.RequestException`. Every API call is retried after a 429 or 503 as
+thumbgen/retry.py says (Retry-After, else backoff with jitter; at most `backoff.max_wait`
+seconds of waiting per call); nothing else is retried.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import builtins
 import io
 import mimetypes
 import os
+import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +34,7 @@ import requests
 
 from chalicelib.config import MAX_UPLOAD_BYTES_DEFAULT
 from chalicelib.renditions import Rendition
+from thumbgen.retry import Backoff, Polling, parse_retry_after, worth_retrying
 
 MAX_UPLOAD_BYTES = MAX_UPLOAD_BYTES_DEFAULT  # 11 MiB = 11,534,336 bytes: the service's limit
 FINAL_STATUSES = ("completed", "failed")
@@ -42,22 +46,28 @@ Renditions = Sequence[Rendition | Mapping[str, Any]] | None
 
 
 class ApiError(Exception):
-    """An error answer of the API: `{"error": {"code", "message"}}` and its HTTP status."""
+    """An error answer of the API: `{"error": {"code", "message"}}` and its HTTP status.
 
-    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None):
+    `own` is False for an answer in another shape (API Gateway's throttling, a proxy):
+    its code is then `http_<status>`. `retry_after` is in seconds."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: float | None = None,
+                 own: bool = True):
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
+        self.own = own
 
     @classmethod
     def from_response(cls, response: requests.Response) -> "ApiError":
+        own = True
         try:
             error = response.json()["error"]
             code, message = str(error["code"]), str(error["message"])
         except (ValueError, KeyError, TypeError):
+            own = False
             code, message = f"http_{response.status_code}", (response.text or response.reason or "")[:200]
-        retry_after = response.headers.get("Retry-After")
-        return cls(response.status_code, code, message,
-                   int(retry_after) if retry_after and retry_after.isdigit() else None)
+        return cls(response.status_code, code, message, parse_retry_after(response.headers.get("Retry-After")),
+                   own)
 
 
 @dataclass(frozen=True)
@@ -109,19 +119,35 @@ class _Body:
 class ThumbgenClient:
     """One user's session with the API (`token`: a Cognito access token)."""
 
-    def __init__(self, api_url: str, token: str | None = None, *, timeout: float = 10):
+    def __init__(self, api_url: str, token: str | None = None, *, timeout: float = 10,
+                 backoff: Backoff = Backoff(), polling: Polling = Polling(),
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 rng: random.Random | None = None):
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout
+        self.backoff, self.polling = backoff, polling
+        self._sleep, self._clock, self._rng = sleep, clock, rng or random.Random()
         self.http = requests.Session()  # the API, with the bearer token
         if token:
             self.http.headers["Authorization"] = f"Bearer {token}"
         self.storage = requests.Session()  # presigned URLs: never send them the token
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(method, f"{self.api_url}{path}", timeout=self.timeout, **kwargs)
-        if response.status_code >= 400:
-            raise ApiError.from_response(response)
-        return response.json() if response.content else None
+        """One API call; a 429/503 worth retrying is sent again (thumbgen/retry.py) until
+        its waits would pass backoff.max_wait, then raised like any other error."""
+        waited, attempt = 0.0, 0
+        while True:
+            response = self.http.request(method, f"{self.api_url}{path}", timeout=self.timeout, **kwargs)
+            if response.status_code < 400:
+                return response.json() if response.content else None
+            error = ApiError.from_response(response)
+            if not worth_retrying(error.status, error.retry_after, error.own):
+                raise error
+            delay = self.backoff.delay(attempt, error.retry_after, self._rng)
+            if waited + delay > self.backoff.max_wait:
+                raise error
+            self._sleep(delay)
+            waited, attempt = waited + delay, attempt + 1
 
     def create(self, *, filename: str, content_type: str, file_size: int,
                webhook_url: str | None = None, renditions: Renditions = None) -> dict[str, Any]:
@@ -163,17 +189,17 @@ class ThumbgenClient:
                 return
 
     def wait(self, image_id: str, timeout: float = 60) -> dict[str, Any]:
-        """Poll until the image is completed or failed; TimeoutError after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        delay = 0.1
+        """Poll until the image is completed or failed, first after a short delay, then
+        less and less often (`polling`); TimeoutError after `timeout` seconds."""
+        deadline = self._clock() + timeout
+        delays = self.polling.delays(self._rng)
         while True:
+            self._sleep(max(0.0, min(next(delays), deadline - self._clock())))
             image = self.get(image_id)
             if image["status"] in FINAL_STATUSES:
                 return image
-            if time.monotonic() + delay > deadline:
+            if self._clock() >= deadline:
                 raise TimeoutError(f"image {image_id} is still {image['status']} after {timeout:g} s")
-            time.sleep(delay)
-            delay = min(delay * 1.5, 1.0)
 
     def _put(self, created: dict[str, Any], source: BinaryIO, length: int,
              progress: Progress | None) -> requests.Response:

@@ -12,15 +12,14 @@ Gateway's 10 MB payload limit is `413 request_too_large`, refused before it is r
 """
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from typing import Any, Callable
 
 from chalice.app import Chalice
 from chalice.config import Config
-from chalice.local import (ChaliceRequestHandler, ForbiddenError, LocalDevServer, LocalGatewayException,
-                           create_local_server)
+from chalice.local import (ChaliceRequestHandler, CustomLocalChalice, ForbiddenError, LocalChalice,
+                           LocalDevServer, LocalGatewayException, ThreadedHTTPServer)
 
 from chalicelib.framework_errors import error_body
 
@@ -66,9 +65,16 @@ class AnyMethodHandler(ChaliceRequestHandler):
         raise AttributeError(name)
 
 
+class _Server(ThreadedHTTPServer):
+    # socketserver listens with a backlog of 5: a burst of new connections (16 clients
+    # starting at once) overflowed it and some were reset. Lambda behind API Gateway has
+    # no such queue to overflow.
+    request_queue_size = 128
+
+
 def create_api_server(app: Chalice, config: Config, host: str, port: int) -> LocalDevServer:
-    """Chalice's local server for `app` on host:port, with AnyMethodHandler as its handler."""
-    server = create_local_server(app, config, host, port)
-    handler: Any = functools.partial(AnyMethodHandler, app_object=server.app_object, config=config)
-    server.server.RequestHandlerClass = handler
-    return server
+    """Chalice's local server for `app` on host:port (as chalice.local.create_local_server
+    makes it), with AnyMethodHandler as its handler and a deeper listen backlog."""
+    CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+    app.__class__ = CustomLocalChalice
+    return LocalDevServer(app, config, host, port, handler_cls=AnyMethodHandler, server_cls=_Server)

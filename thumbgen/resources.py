@@ -1,8 +1,8 @@
 """Creates the local stack's AWS resources in the embedded moto server (or moto in-process).
 
 The same shapes as infra/thumbgen.yaml declares for AWS: the bucket notifying the uploads
-queue, the images table with its stream and indexes, the queues with their dead-letter
-queues, and a Cognito user pool with a public app client.
+queue, the images table with its stream and indexes, the rate-limit table, the queues with
+their dead-letter queues, and a Cognito user pool with a public app client.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 BUCKET = "thumbgen-images"
 TABLE = "thumbgen-images"
+RATE_LIMIT_TABLE = "thumbgen-rate-limits"
 UPLOAD_QUEUE = "thumbgen-uploads"
 UPLOAD_DLQ = "thumbgen-uploads-dlq"
 WEBHOOK_QUEUE = "thumbgen-webhooks"
@@ -36,6 +37,7 @@ class LocalResources:
     webhook_dlq_url: str
     user_pool_id: str
     app_client_id: str
+    rate_limit_table: str = RATE_LIMIT_TABLE
 
 
 def _queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str, str]:
@@ -71,6 +73,17 @@ def _table(dynamodb: Any) -> str:
     return dynamodb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
 
 
+def _rate_limit_table(dynamodb: Any) -> str:
+    """One counter item per user and window (chalicelib/rate_limit.py): no index, no stream."""
+    dynamodb.create_table(
+        TableName=RATE_LIMIT_TABLE,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return RATE_LIMIT_TABLE
+
+
 def _user_pool(cognito: Any) -> tuple[str, str]:
     pool = cognito.create_user_pool(
         PoolName=USER_POOL,
@@ -86,6 +99,7 @@ def _user_pool(cognito: Any) -> tuple[str, str]:
 def create_resources(s3: Any, dynamodb: Any, sqs: Any, cognito: Any) -> LocalResources:
     s3.create_bucket(Bucket=BUCKET)
     stream_arn = _table(dynamodb)
+    rate_limit_table = _rate_limit_table(dynamodb)
     upload_dlq_url, upload_dlq_arn = _queue(sqs, UPLOAD_DLQ, {"MessageRetentionPeriod": "1209600"})
     upload_url, upload_arn = _queue(sqs, UPLOAD_QUEUE, {
         "VisibilityTimeout": str(LOCAL_UPLOAD_VISIBILITY),
@@ -112,5 +126,5 @@ def create_resources(s3: Any, dynamodb: Any, sqs: Any, cognito: Any) -> LocalRes
         upload_queue_url=upload_url, upload_queue_arn=upload_arn,
         upload_dlq_url=upload_dlq_url, upload_dlq_arn=upload_dlq_arn,
         webhook_queue_url=webhook_url, webhook_queue_arn=webhook_arn, webhook_dlq_url=dlq_url,
-        user_pool_id=pool, app_client_id=client,
+        user_pool_id=pool, app_client_id=client, rate_limit_table=rate_limit_table,
     )

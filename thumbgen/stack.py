@@ -32,12 +32,15 @@ TABLE_SERVICES = ("dynamodb", "dynamodbstreams")
 DEMO_USER = "demo"
 # What the local stack sets unless the environment says otherwise (every other setting
 # takes the stage default of chalicelib/config.py): a receiver on 127.0.0.1 must work,
-# retries come quickly, and a killed resize is retried within seconds.
+# retries come quickly, a killed resize is retried within seconds, and the per-user
+# request rate is generous (load tests and Schemathesis send hundreds a second as one user).
 LOCAL_DEFAULTS = {
     "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
     "WEBHOOK_RETRY_SCHEDULE": "2,5,10,30",
     "PROCESSING_LEASE_SECONDS": "8",
     "STUCK_AFTER_SECONDS": "60",
+    "RATE_LIMIT_PER_SECOND": "1000",
+    "RATE_LIMIT_BURST": "10000",
 }
 # The resize's timeout here (the worker is killed after it, as Lambda kills a function):
 # shorter than the lease (8 s), itself shorter than the uploads queue's visibility timeout
@@ -210,6 +213,7 @@ class LocalStack:
             "BUCKET_NAME": self.resources.bucket,
             "TABLE_NAME": self.resources.table,
             "TABLE_STREAM_ARN": self.resources.stream_arn,
+            "RATE_LIMIT_TABLE_NAME": self.resources.rate_limit_table,
             "UPLOAD_QUEUE_URL": self.resources.upload_queue_url,
             "WEBHOOK_QUEUE_URL": self.resources.webhook_queue_url,
             "WEBHOOK_DLQ_URL": self.resources.webhook_dlq_url,

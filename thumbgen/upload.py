@@ -24,7 +24,8 @@ Upload PNG or JPEG images to thumbgen, wait until their thumbnails are made (the
 default, 400x300, 160x120 and 120x120 unless set, or those of --rendition), and save them
 as DIR/<file name without extension>/<thumbnail name>, e.g. cat/400x300.jpg or
 cat/800x600-contain.webp. Up to 4 files go up at once, each with a progress bar on stderr;
-one result line per file goes to stdout."""
+one result line per file goes to stdout. A call answered 429 or 503 is sent again after its
+Retry-After (or a growing random wait), for up to a minute."""
 
 EPILOG = f"""\
 sign-in:

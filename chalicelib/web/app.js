@@ -8,9 +8,24 @@ const SESSION_KEY = "thumbgen.session";
 const RECENT_PAGE = 8;
 // Headers a script may not set: the browser sends its own (Content-Length from the body).
 const BROWSER_HEADERS = new Set(["content-length", "host", "connection", "origin", "referer"]);
-const POLL_FIRST_MS = 250;
-const POLL_MAX_MS = 2000;
+// Polling an image: the first look after ~0.5 s (the pipeline needs a few hundred ms at
+// best), then 1.6 times longer each time up to 5 s, each wait scaled by a random 50-100 %
+// so that many cards started together spread out.
+const POLL_FIRST_MS = 500;
+const POLL_GROWTH = 1.6;
+const POLL_MAX_MS = 5000;
 const POLL_GIVE_UP_MS = 120000;
+// 429 and 503 (thumbgen/retry.py has the same rules): the request was not processed, so
+// it is sent again after Retry-After (seconds or an HTTP date), else after a backoff with
+// full jitter (random(0, min(cap, base * 2^attempt))), at most RETRY_MAX_WAIT_MS in all.
+const RETRY_STATUSES = new Set([429, 503]);
+const RETRY_BASE_MS = 500;
+const RETRY_CAP_MS = 10000;
+const RETRY_MAX_WAIT_MS = 60000;
+// Cognito's answers that end a session (a refresh token expired, revoked or malformed);
+// anything else (throttling, an internal error, no network) leaves the session alone.
+const SESSION_OVER = new Set(["NotAuthorizedException", "UserNotFoundException", "InvalidParameterException",
+  "PasswordResetRequiredException", "UserNotConfirmedException"]);
 
 const $ = (id) => document.getElementById(id);
 let config = null;
@@ -20,9 +35,10 @@ let recentCursor = null;
 let recentGeneration = 0;  // a newer first-page load wins over an older one still running
 
 class Failure extends Error {
-  constructor(code, message) {
+  constructor(code, message, retryable = false) {
     super(message);
     this.code = code;
+    this.retryable = retryable;  // nothing was sent to the API: trying again is safe
   }
 }
 
@@ -81,7 +97,7 @@ async function cognito(action, body) {
   }
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
-    const code = String(data.__type || response.status).split("#").pop();
+    const code = String(data.__type || `http_${response.status}`).split("#").pop();
     throw new Failure(code, data.message || data.Message || `HTTP ${response.status}`);
   }
   return data;
@@ -127,7 +143,9 @@ async function refreshTokens() {
   keepSession(tokensFrom(data.AuthenticationResult, session.username, session.refresh));
 }
 
-// One refresh at a time, however many requests notice the expiry together.
+// One refresh at a time, however many requests notice the expiry together. Only Cognito
+// saying the refresh token is no good ends the session; its throttling, its errors or no
+// network keep it, and the request waits and tries again (api()).
 async function accessToken(force = false) {
   if (!session) throw new Failure("unauthorized", "Signed out.");
   if (force || Date.now() > session.expiresAt - 60000) {
@@ -135,8 +153,10 @@ async function accessToken(force = false) {
     try {
       await refreshing;
     } catch (failure) {
-      if (failure.code === "NetworkError") throw failure;  // offline for now: keep the session
-      signOut("Your session has ended: sign in again.");
+      if (!SESSION_OVER.has(failure.code)) {
+        throw new Failure("sign_in_unavailable", `the sign-in service answered ${failure.code}`, true);
+      }
+      if (session) signOut("Your session has ended: sign in again.");
       throw new Failure("unauthorized", "Your session has ended: sign in again.");
     }
   }
@@ -160,7 +180,9 @@ function signOut(message = "") {
 
 // ---- the API (relative URLs: the page is served by the API itself) ------------------------
 
-async function api(path, { method = "GET", json } = {}) {
+// One request with the access token; a 401 refreshes the token and tries once more, and
+// only a 401 after that signs out.
+async function authorized(path, method, json) {
   const send = async (force) => fetch(path, {
     method,
     headers: {
@@ -173,10 +195,54 @@ async function api(path, { method = "GET", json } = {}) {
   let response = await send(false);
   if (response.status === 401 && session) response = await send(true);
   if (response.status === 401) {
-    signOut("Your session has ended: sign in again.");
+    if (session) signOut("Your session has ended: sign in again.");
     throw new Failure("unauthorized", "Your session has ended: sign in again.");
   }
   return response;
+}
+
+function retryAfterMs(response) {
+  const value = (response.headers.get("Retry-After") || "").trim();
+  if (!value) return null;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  const when = Date.parse(value);
+  return Number.isNaN(when) ? null : Math.max(0, when - Date.now());
+}
+
+// A 429/503 that says when to come back, or that is not the API's own answer (API
+// Gateway's throttling: {"message": "Too Many Requests"}, no Retry-After). The API's own
+// 429 without Retry-After means waiting will not help.
+async function worthRetrying(response) {
+  if (!RETRY_STATUSES.has(response.status)) return false;
+  if (retryAfterMs(response) !== null) return true;
+  const data = await response.clone().json().catch(() => null);
+  return !data?.error?.code;
+}
+
+// The request, sent again after 429/503 (and after a refresh Cognito could not answer)
+// as the rules above say; onRetry(why, ms) lets the caller show that it is waiting.
+async function api(path, { method = "GET", json, onRetry } = {}) {
+  let waited = 0;
+  for (let attempt = 0; ; attempt += 1) {
+    let response = null;
+    let failure = null;
+    try {
+      response = await authorized(path, method, json);
+    } catch (error) {
+      if (!error.retryable) throw error;
+      failure = error;
+    }
+    if (response && !(await worthRetrying(response))) return response;
+    const hinted = response ? retryAfterMs(response) : null;
+    const delay = hinted ?? Math.random() * Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** attempt);
+    if (waited + delay > RETRY_MAX_WAIT_MS) {
+      if (response) return response;
+      throw failure;
+    }
+    if (onRetry) onRetry(response ? `http_${response.status}` : failure.code, delay);
+    await sleep(delay);
+    waited += delay;
+  }
 }
 
 async function apiJson(path, options) {
@@ -212,17 +278,18 @@ function putFile(upload, file, onProgress) {
   });
 }
 
-async function waitForOutcome(id) {
+async function waitForOutcome(id, { onRetry, onPending } = {}) {
   const started = Date.now();
   let delay = POLL_FIRST_MS;
   for (;;) {
-    const image = await apiJson(`images/${encodeURIComponent(id)}`);
+    await sleep(delay * (0.5 + Math.random() / 2));
+    const image = await apiJson(`images/${encodeURIComponent(id)}`, { onRetry });
     if (image.status === "completed" || image.status === "failed") return image;
+    if (onPending) onPending(image);
     if (Date.now() - started > POLL_GIVE_UP_MS) {
       throw new Failure("timeout", `still ${image.status} after ${POLL_GIVE_UP_MS / 1000} s; see Recent images later`);
     }
-    await sleep(delay);
-    delay = Math.min(delay * 1.5, POLL_MAX_MS);
+    delay = Math.min(delay * POLL_GROWTH, POLL_MAX_MS);
   }
 }
 
@@ -269,21 +336,30 @@ function uploadCard(file) {
   };
 }
 
+function retryingText(why, ms) {
+  const what = why === "http_429" ? "The service is busy" : "The service is unavailable for a moment";
+  return `${what}; trying again in ${Math.max(1, Math.round(ms / 1000))} s…`;
+}
+
 async function uploadOne(file, view) {
+  const onRetry = (why, ms) => view.say(retryingText(why, ms), "retrying");
   try {
     view.say("Asking for an upload URL…");
     const created = await apiJson("images", {
       method: "POST",
       json: { filename: file.name, contentType: file.type || "application/octet-stream", fileSize: file.size,
               ...renditionsChoice() },
+      onRetry,
     });
     view.card.dataset.id = created.id;
     view.say("Uploading…", "uploading");
     await putFile(created.upload, file, (sent, total) => view.progress(sent, total));
     view.progress(file.size, file.size);
     view.say("Uploaded; making thumbnails…", "processing");
-    await apiJson(`images/${encodeURIComponent(created.id)}/complete`, { method: "POST" });
-    const image = await waitForOutcome(created.id);
+    await apiJson(`images/${encodeURIComponent(created.id)}/complete`, { method: "POST", onRetry });
+    const making = () => view.say("Uploaded; making thumbnails…", "processing");
+    making();  // again: a retry above may have said otherwise
+    const image = await waitForOutcome(created.id, { onRetry, onPending: making });
     if (image.status === "completed") {
       view.done(image);
       view.say("Thumbnails ready.", "completed");
@@ -330,7 +406,9 @@ async function loadRecent(reset) {
     const query = new URLSearchParams({ limit: String(RECENT_PAGE) });
     if (!reset && recentCursor) query.set("cursor", recentCursor);
     const generation = reset ? ++recentGeneration : recentGeneration;
-    const page = await apiJson(`images?${query}`);
+    const page = await apiJson(`images?${query}`, {
+      onRetry: (why, ms) => { status.textContent = retryingText(why, ms); },
+    });
     if (generation !== recentGeneration) return;
     const items = page.images.map(recentItem);
     if (reset) $("recent").replaceChildren(...items);
@@ -346,7 +424,10 @@ async function loadRecent(reset) {
 async function deleteImage(id, name, button) {
   button.disabled = true;
   try {
-    await apiJson(`images/${encodeURIComponent(id)}`, { method: "DELETE" });
+    await apiJson(`images/${encodeURIComponent(id)}`, {
+      method: "DELETE",
+      onRetry: (why, ms) => { $("recent-status").textContent = retryingText(why, ms); },
+    });
     for (const node of document.querySelectorAll(`[data-id="${CSS.escape(id)}"]`)) node.remove();
     $("recent-status").textContent = `Deleted ${name}.`;
     if (!$("recent").children.length) loadRecent(true);

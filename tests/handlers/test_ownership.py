@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 
 import boto3
@@ -325,7 +326,7 @@ def stream_records(aws, *changes):
     return {"Records": records}
 
 
-def test_a_slot_frees_when_the_upload_starts_processing_or_the_image_is_deleted(make_client, aws):
+def test_a_slot_frees_when_the_upload_starts_processing(make_client, aws):
     client = make_client(MAX_PENDING_UPLOADS="2")
     table = boto3.resource("dynamodb").Table(aws.table)
     first, second = create(client)["id"], create(client)["id"]
@@ -336,12 +337,45 @@ def test_a_slot_frees_when_the_upload_starts_processing_or_the_image_is_deleted(
     client.lambda_.invoke("resize_upload", upload_event(aws.bucket, f"uploads/{first}"))
     new = table.get_item(Key={"id": first})["Item"]
     client.lambda_.invoke("on_image_change", stream_records(aws, (old, new)))
+    boto3.client("s3").delete_object(Bucket=aws.bucket, Key=f"uploads/{first}")  # only the stream freed it
     third = create(client)["id"]
+    assert third not in (first, second)
     assert call(client, "POST", "/images", body).status_code == 429
-    old = table.get_item(Key={"id": second})["Item"]
-    assert client.http.delete(f"/images/{second}").status_code == 204
+
+
+def test_bytes_in_the_bucket_free_the_slot_at_once(make_client, aws):
+    """S3's event may be seconds away, or queued behind other resizes: an upload whose
+    object is there no longer waits for its bytes, whatever the pipeline has done so far."""
+    client = make_client(MAX_PENDING_UPLOADS="2")
+    first, _ = create(client)["id"], create(client)["id"]
+    body = json.dumps({"filename": "a.jpg", "contentType": "image/jpeg", "fileSize": 10})
+    refused = call(client, "POST", "/images", body)
+    assert refused.status_code == 429
+    # A slot frees when an upload arrives: a short wait, not the upload URLs' 600 s.
+    assert 1 <= int(refused.headers["Retry-After"]) <= 5
+    expiry = re.search(r"the first in (\d+) s", body_of(refused)["error"]["message"])
+    assert expiry and 590 <= int(expiry.group(1)) <= 601  # the worst case, in words
+    put_upload(aws, first, make_jpeg(64, 48))  # no event handled, no stream record
+    assert call(client, "POST", "/images", body).status_code == 201
+    assert call(client, "POST", "/images", body).status_code == 429
+
+
+def test_deleting_a_pending_image_keeps_its_slot_until_its_upload_url_expires(make_client, aws):
+    """Its upload URL still works after the DELETE: freeing the slot would let delete and
+    create cycles hand out any number of live upload URLs."""
+    client = make_client(MAX_PENDING_UPLOADS="1")
+    table = boto3.resource("dynamodb").Table(aws.table)
+    pending = create(client)["id"]
+    old = table.get_item(Key={"id": pending})["Item"]
+    assert client.http.delete(f"/images/{pending}").status_code == 204
     client.lambda_.invoke("on_image_change", stream_records(aws, (old, None)))
-    assert create(client)["id"] not in (first, second, third)
+    body = json.dumps({"filename": "a.jpg", "contentType": "image/jpeg", "fileSize": 10})
+    assert call(client, "POST", "/images", body).status_code == 429
+    quota = table.get_item(Key={"id": f"quota#{sub_of(client.http._token)}"})["Item"]
+    [entry] = quota["pendingIds"]
+    table.update_item(Key={"id": quota["id"]}, UpdateExpression="SET pendingIds = :e",
+                      ExpressionAttributeValues={":e": {"1:" + entry.split(":", 1)[1]}})  # its URL expired
+    assert call(client, "POST", "/images", body).status_code == 201
 
 
 def test_expired_upload_urls_stop_counting(make_client, aws):
@@ -403,6 +437,37 @@ def test_a_slot_whose_item_cannot_be_written_is_given_back(aws):
     with running_as("api_handler", stage_environment(aws)), pytest.raises(ClientError):
         records.create_within_quota(taken, 5, 0)  # the id exists
     assert "pendingIds" not in table.get_item(Key={"id": quota_key("owner-1")}).get("Item", {})
+
+
+def test_slots_a_prune_freed_are_taken_even_if_the_owners_other_uploads_refilled_them(aws):
+    """While one create prunes, the owner's other creates may fill the freed slots with
+    uploads whose bytes arrive as fast: the prune's count decides, up to twice the limit."""
+    from chalicelib.record import ImageRecord, ImageStatus, quota_key
+    from chalicelib.record_store import QuotaFull, RecordStore
+    from tests.conftest import stage_environment
+    from tests.iam.plugin import running_as
+
+    table = boto3.resource("dynamodb").Table(aws.table)
+    records = RecordStore(table)
+    key = {"id": quota_key("owner-1")}
+    table.put_item(Item={**key, "pendingIds": {f"900:old-{n}" for n in range(3)}})
+
+    def refilled_by(count):
+        def arrived(entries):  # every entry seen has its bytes; meanwhile `count` more came
+            table.update_item(Key=key, UpdateExpression="ADD pendingIds :e",
+                              ExpressionAttributeValues={":e": {f"900:new-{count}-{n}" for n in range(count)}})
+            return set(entries)
+        return arrived
+
+    first = ImageRecord("first", ImageStatus.PENDING_UPLOAD, owner="owner-1", quota_entry="900:first")
+    second = ImageRecord("second", ImageStatus.PENDING_UPLOAD, owner="owner-1", quota_entry="900:second")
+    with running_as("api_handler", stage_environment(aws)):
+        records.create_within_quota(first, 3, 0, refilled_by(3))
+        assert table.get_item(Key=key)["Item"]["pendingIds"] == {"900:first"} | {f"900:new-3-{n}" for n in range(3)}
+        with pytest.raises(QuotaFull) as full:  # refilled beyond twice the limit: come back in a second
+            records.create_within_quota(second, 3, 0, refilled_by(6))
+    assert full.value.retry_after == 1
+    assert "900:second" not in table.get_item(Key=key)["Item"]["pendingIds"]
 
 
 def test_unreachable_signing_keys_answer_503_as_openapi_documents(make_client):

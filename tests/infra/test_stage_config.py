@@ -27,6 +27,7 @@ def fake_outputs(stage):
         "BucketName": f"thumbgen-{stage}-{acct}-{region}",
         "TableName": f"thumbgen-{stage}-images",
         "TableStreamArn": f"arn:aws:dynamodb:{region}:{acct}:table/thumbgen-{stage}-images/stream/2026-01-01T00:00:00.000",
+        "RateLimitTableName": f"thumbgen-{stage}-rate-limits",
         "UploadQueueName": f"thumbgen-{stage}-uploads",
         "UploadQueueUrl": f"https://sqs.{region}.amazonaws.com/{acct}/thumbgen-{stage}-uploads",
         "UploadDlqName": f"thumbgen-{stage}-uploads-dlq",

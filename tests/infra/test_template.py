@@ -102,7 +102,8 @@ def test_lifecycle_removes_abandoned_uploads(template):
 
 
 def test_table_is_on_demand_streams_both_images_and_expires_pending_items(template):
-    table = only(cfn.resources(template, "AWS::DynamoDB::Table"))
+    assert sorted(cfn.resources(template, "AWS::DynamoDB::Table")) == ["ImagesTable", "RateLimitTable"]
+    table = props(template, "ImagesTable")
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
     # The TTL attribute is the one the code writes on a pending item, as epoch seconds.
@@ -115,6 +116,26 @@ def test_table_is_on_demand_streams_both_images_and_expires_pending_items(templa
     assert ttl["Enabled"] is True and item[ttl["AttributeName"]] == 1767312000
     # Same key schema as the local stack's table.
     assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+
+
+def test_rate_limit_table_is_on_demand_without_a_stream_and_expires_what_the_limiter_writes(template):
+    """Counter writes in a table with a stream would wake on_image_change for every request."""
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib.rate_limit import RateLimit, RateLimiter
+
+    table = props(template, "RateLimitTable")
+    assert table["BillingMode"] == "PAY_PER_REQUEST" and "StreamSpecification" not in table
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(TableName="limits", KeySchema=table["KeySchema"],
+                              AttributeDefinitions=table["AttributeDefinitions"], BillingMode="PAY_PER_REQUEST")
+        RateLimiter(dynamodb, "limits", RateLimit(10, 50), clock=lambda: 1000.0).admit("someone")
+        [item] = dynamodb.scan(TableName="limits")["Items"]
+    ttl = table["TimeToLiveSpecification"]
+    assert ttl["Enabled"] is True and int(item[ttl["AttributeName"]]["N"]) > 1000
 
 
 def test_table_indexes_list_a_users_images_and_find_images_in_processing(template):

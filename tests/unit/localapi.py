@@ -1,11 +1,13 @@
 """A minimal stand-in for the API and the bucket on 127.0.0.1, for client tests without
 the stack: it records what the client sends (headers of each PUT, the order of calls) and
-drains upload bodies in small reads, holding none of them."""
+drains upload bodies in small reads, holding none of them. `answer_first` scripts answers
+(429s, 503s, a few "processing"…) that a route gives before its normal one."""
 from __future__ import annotations
 
 import http.server
 import io
 import json
+import re
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -14,6 +16,20 @@ from PIL import Image
 
 GOOD_TOKEN = "good-token"
 SIZES = [(400, 300), (160, 120), (120, 120)]
+GATEWAY_THROTTLED = (429, {}, {"message": "Too Many Requests"})  # API Gateway's own: no Retry-After
+
+
+def route_of(method: str, path: str) -> str:
+    """"POST /images/<id>/complete" -> "POST /images/{id}/complete"; queries dropped."""
+    path = path.split("?", 1)[0]
+    return f"{method} {re.sub(r'^/images/[^/]+', '/images/{id}', path)}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: dict | None
 
 
 @dataclass
@@ -30,6 +46,17 @@ class LocalApi:
     sizes: dict[str, int] = field(default_factory=dict)  # id -> declared fileSize
     bodies: list[dict] = field(default_factory=list)  # the POST /images bodies
     names: list[str] | None = None  # the thumbnails' `name`s to answer (None: no name, as older APIs)
+    scripted: dict[str, list[Answer]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer_first(self, route: str, *answers: tuple[int, dict[str, str], dict | None]) -> None:
+        """`route` (as route_of names it) answers these, in order, before answering normally."""
+        self.scripted.setdefault(route, []).extend(Answer(*a) for a in answers)
+
+    def _scripted(self, method: str, path: str) -> Answer | None:
+        with self.lock:
+            queue = self.scripted.get(route_of(method, path))
+            return queue.pop(0) if queue else None
 
     def __enter__(self) -> "LocalApi":
         api = self
@@ -40,18 +67,27 @@ class LocalApi:
             def log_message(self, *args) -> None:
                 pass
 
-            def _reply(self, status: int, body: dict | bytes | None = None, content_type: str = "application/json"):
+            def _reply(self, status: int, body: dict | bytes | None = None, content_type: str = "application/json",
+                       headers: dict[str, str] | None = None):
                 data = body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else b""
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 
             def _authorized(self) -> bool:
-                if self.headers.get("Authorization") == f"Bearer {GOOD_TOKEN}":
+                if self.headers.get("Authorization") != f"Bearer {GOOD_TOKEN}":
+                    self._reply(401, {"error": {"code": "unauthorized", "message": "a valid bearer token is required"}})
+                    return False
+                scripted = api._scripted(self.command, self.path)
+                if scripted is None:
                     return True
-                self._reply(401, {"error": {"code": "unauthorized", "message": "a valid bearer token is required"}})
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                api.calls.append(f"{self.command} {self.path} -> {scripted.status}")
+                self._reply(scripted.status, scripted.body, headers=scripted.headers)
                 return False
 
             def do_GET(self) -> None:  # noqa: N802
@@ -93,6 +129,12 @@ class LocalApi:
                 return self._reply(201, {"id": image_id, "status": "pending_upload",
                                          "upload": {"url": f"{base}/put/{image_id}?X-Amz-Signature=x",
                                                     "method": "PUT", "headers": headers}})
+
+            def do_DELETE(self) -> None:  # noqa: N802
+                if not self._authorized():
+                    return
+                api.calls.append(f"DELETE {self.path}")
+                self._reply(204)
 
             def do_PUT(self) -> None:  # noqa: N802
                 image_id = self.path.split("/")[2].split("?")[0]

@@ -1,15 +1,19 @@
 """ThumbgenClient against a local server: the PUT streams with the signed Content-Length,
-never chunked, in flat memory; complete follows a successful PUT; API errors are ApiError."""
+never chunked, in flat memory; complete follows a successful PUT; API errors are ApiError;
+429 and 503 are retried (Retry-After, else backoff with jitter, within a cap), nothing else."""
 from __future__ import annotations
 
+import random
 import tracemalloc
+from datetime import datetime, timezone
 from io import BytesIO
 
 import pytest
 
 from chalicelib.renditions import Rendition
-from tests.unit.localapi import GOOD_TOKEN, LocalApi
+from tests.unit.localapi import GATEWAY_THROTTLED, GOOD_TOKEN, LocalApi
 from thumbgen.client import MAX_UPLOAD_BYTES, ApiError, ThumbgenClient, _Body, sniff_content_type
+from thumbgen.retry import Backoff, Polling, parse_retry_after
 
 
 @pytest.fixture
@@ -127,3 +131,126 @@ def test_a_file_that_shrinks_during_the_upload_is_an_error_not_a_short_body():
     assert len(body) == 20 and body.read(16) == b"a" * 10
     with pytest.raises(OSError, match="10 bytes early"):
         body.read(16)
+
+
+# --- 429 and 503: retried as thumbgen/retry.py says; nothing else is ---------------------
+
+class FakeTime:
+    """sleep() and clock() for a client under test: waits are recorded, never slept."""
+
+    def __init__(self):
+        self.now, self.slept = 0.0, []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+def timed_client(api, **kwargs) -> tuple[ThumbgenClient, FakeTime]:
+    fake = FakeTime()
+    return ThumbgenClient(api.url, GOOD_TOKEN, sleep=fake.sleep, clock=fake.clock, rng=random.Random(7),
+                          **kwargs), fake
+
+
+def throttled(seconds: str | None = None, code: str = "too_many_requests") -> tuple[int, dict, dict]:
+    return 429, ({"Retry-After": seconds} if seconds is not None else {}), \
+        {"error": {"code": code, "message": "slow down"}}
+
+
+def test_every_api_call_is_retried_after_429_and_503_until_it_succeeds(api):
+    past = "Wed, 21 Oct 2015 07:28:00 GMT"  # an HTTP date already gone: at once
+    api.answer_first("POST /images", GATEWAY_THROTTLED, throttled("3"))
+    api.answer_first("POST /images/{id}/complete", (503, {"Retry-After": past},
+                                                    {"error": {"code": "unavailable", "message": "keys"}}))
+    api.answer_first("GET /images/{id}", throttled("2"))
+    api.answer_first("GET /images", GATEWAY_THROTTLED, GATEWAY_THROTTLED)
+    api.answer_first("DELETE /images/{id}", (503, {}, {"message": "Service Unavailable"}))
+    client, fake = timed_client(api, polling=Polling(first=0.5, jitter=0))
+    upload = client.upload(b"\xff\xd8\xff" + b"y" * 50, content_type="image/jpeg")
+    assert client.wait(upload.id)["status"] == "completed"
+    assert list(client.list()) == []
+    client.delete(upload.id)
+    assert [c.split(" -> ")[-1] for c in api.calls if "->" in c] == ["429", "429", "503", "429", "429", "429", "503"]
+    assert api.calls[-1] == f"DELETE /images/{upload.id}"
+    gateway = [fake.slept[0], *fake.slept[5:8]]  # backoff with full jitter: 0-0.5 s, 0-1 s, then 0-0.5 s again
+    assert 0 <= gateway[0] <= 0.5 and 0 <= gateway[1] <= 0.5 and 0 <= gateway[2] <= 1.0 and 0 <= gateway[3] <= 0.5
+    assert fake.slept[1:5] == [3.0, 0.0, 0.5, 2.0]  # Retry-After as given; 0.5 s before the first poll
+
+
+def test_waits_stop_at_max_wait_and_the_429_is_raised(api):
+    api.answer_first("GET /images/{id}", *[throttled("25")] * 5)
+    client, fake = timed_client(api, backoff=Backoff(max_wait=60))
+    with pytest.raises(ApiError) as refused:
+        client.get("some-id")
+    assert (refused.value.status, refused.value.retry_after) == (429, 25.0)
+    assert fake.slept == [25.0, 25.0]  # a third wait would pass 60 s
+    assert len(api.calls) == 3
+
+
+def test_a_retry_after_beyond_the_budget_is_raised_at_once(api):
+    api.answer_first("POST /images", throttled("600"))
+    client, fake = timed_client(api)
+    with pytest.raises(ApiError) as refused:
+        client.create(filename="a.jpg", content_type="image/jpeg", file_size=10)
+    assert refused.value.retry_after == 600 and fake.slept == [] and len(api.calls) == 1
+
+
+def test_gateway_throttling_without_retry_after_backs_off_exponentially_within_the_cap(api):
+    api.answer_first("GET /images/{id}", *[GATEWAY_THROTTLED] * 40)
+    client, fake = timed_client(api, backoff=Backoff(max_wait=30, base=0.5, cap=4))
+    with pytest.raises(ApiError) as refused:
+        client.get("some-id")
+    assert (refused.value.status, refused.value.code, refused.value.own) == (429, "http_429", False)
+    bounds = [min(4, 0.5 * 2 ** n) for n in range(len(fake.slept))]
+    assert all(0 <= d <= b for d, b in zip(fake.slept, bounds))
+    assert sum(fake.slept) <= 30 and len(fake.slept) >= 5
+    assert len(set(fake.slept)) == len(fake.slept)  # jittered: no two clients in step
+
+
+@pytest.mark.parametrize("answer", [
+    (500, {}, {"error": {"code": "internal", "message": "boom"}}),
+    (502, {}, {"message": "Internal server error"}),
+    (409, {}, {"error": {"code": "upload_missing", "message": "PUT first"}}),
+    (401, {"Retry-After": "1"}, {"error": {"code": "unauthorized", "message": "no"}}),
+    throttled(None),  # the API's own 429 without Retry-After: waiting will not help
+])
+def test_other_errors_are_never_retried(api, answer):
+    api.answer_first("POST /images/{id}/complete", answer)
+    client, fake = timed_client(api)
+    with pytest.raises(ApiError) as refused:
+        client.complete("some-id")
+    assert refused.value.status == answer[0]
+    assert fake.slept == [] and len(api.calls) == 1
+
+
+def test_polling_starts_after_a_short_delay_and_backs_off_with_jitter_to_a_cap(api):
+    processing = (200, {}, {"id": "some-id", "status": "processing", "thumbnails": [], "error": None})
+    api.answer_first("GET /images/{id}", *[processing] * 12)
+    client, fake = timed_client(api, polling=Polling(first=0.5, growth=1.6, cap=5, jitter=0.5))
+    assert client.wait("some-id", timeout=120)["status"] == "completed"
+    assert len(api.calls) == 13 and len(fake.slept) == 13
+    assert 0.25 <= fake.slept[0] <= 0.5  # not at once: the pipeline needs a few hundred ms
+    nominal = [min(5, 0.5 * 1.6 ** n) for n in range(13)]
+    assert all(n / 2 <= d <= n for d, n in zip(fake.slept, nominal))
+    assert max(fake.slept) <= 5 and sum(fake.slept[-4:]) > sum(fake.slept[:4])
+
+
+def test_polling_gives_up_at_the_timeout(api):
+    processing = (200, {}, {"id": "some-id", "status": "processing", "thumbnails": [], "error": None})
+    api.answer_first("GET /images/{id}", *[processing] * 50)
+    client, fake = timed_client(api)
+    with pytest.raises(TimeoutError, match="still processing after 10 s"):
+        client.wait("some-id", timeout=10)
+    assert fake.now == pytest.approx(10)
+
+
+@pytest.mark.parametrize("header, seconds", [
+    ("120", 120.0), ("0", 0.0), (" 7 ", 7.0), ("Fri, 01 Jan 2027 00:00:30 GMT", 30.0),
+    ("Thu, 31 Dec 2026 23:59:00 GMT", 0.0), ("soon", None), ("", None), (None, None), ("-5", None),
+])
+def test_retry_after_is_seconds_or_an_http_date(header, seconds):
+    now = datetime(2027, 1, 1, tzinfo=timezone.utc)
+    assert parse_retry_after(header, now) == seconds

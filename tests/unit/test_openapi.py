@@ -352,7 +352,7 @@ def test_the_list_the_redelivery_and_the_created_bodies_match_their_schemas():
     from chalicelib.upload_request import UploadRequest
 
     class Records:
-        def create_within_quota(self, record, max_pending, now_epoch):
+        def create_within_quota(self, record, max_pending, now_epoch, arrived=None):
             self.created = record
 
     images = list(_views().values())

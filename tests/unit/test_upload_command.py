@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.localapi import GOOD_TOKEN, LocalApi
+from tests.unit.localapi import GATEWAY_THROTTLED, GOOD_TOKEN, LocalApi
 from thumbgen.cli import main
 from thumbgen.client import MAX_UPLOAD_BYTES
 from thumbgen.stack import free_port
@@ -67,6 +67,19 @@ def test_a_refused_file_exits_1_with_its_code_and_json_parses(api, tmp_path):
     assert second == {"file": str(text), "id": None, "status": "failed", "thumbnails": [],
                       "error": {"code": "unsupported_media_type",
                                 "message": "contentType must be image/png or image/jpeg"}}
+
+
+def test_429s_and_503s_are_waited_out_and_the_file_still_completes(api, tmp_path):
+    throttled = (429, {"Retry-After": "0"}, {"error": {"code": "too_many_requests", "message": "later"}})
+    unavailable = (503, {"Retry-After": "0"}, {"error": {"code": "unavailable", "message": "keys"}})
+    api.answer_first("GET /images", unavailable)  # the sign-in check
+    api.answer_first("POST /images", GATEWAY_THROTTLED, throttled)
+    api.answer_first("POST /images/{id}/complete", throttled)
+    api.answer_first("GET /images/{id}", GATEWAY_THROTTLED)
+    code, out, err = run([sized(tmp_path / "a.png", 1_000)], api.url, out=tmp_path / "thumbs")
+    assert code == 0, err
+    assert out.startswith(f"{tmp_path / 'a.png'}: completed (id ")
+    assert sum(" -> " in c for c in api.calls) == 5 and len(api.puts) == 1
 
 
 @pytest.mark.parametrize("make, message", [
