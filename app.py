@@ -110,6 +110,11 @@ def page_script():
     return webpage.asset("app.js", app.current_request.query_params)
 
 
+@app.route("/thumbhash.js", methods=["GET"])
+def page_placeholders():
+    return webpage.asset("thumbhash.js", app.current_request.query_params)
+
+
 @app.route("/app.css", methods=["GET"])
 def page_style():
     return webpage.asset("app.css", app.current_request.query_params)

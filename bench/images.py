@@ -109,6 +109,18 @@ SIZING_CLASSES: tuple[InputClass, ...] = (
 )
 
 
+# The worst admissible input for a request at the work budget (`python -m bench.engine
+# --budget`): as large in memory as any (16-bit RGBA, Adam7, MAX_PIXELS) and as hard for
+# every encoder as it can be under the upload limit -- saturated confetti whose specks
+# (8 px) stay 2 px wide in a 2048 x 2048 output.
+BUDGET_CLASSES: tuple[InputClass, ...] = (
+    InputClass("limit-png-rgba16-interlaced-confetti", "MAX_PIXELS square RGBA 16-bit Adam7 PNG of confetti",
+               "png", lambda: imagegen.make_png(_limit_side(), _limit_side(), mode="RGBA;16", content="confetti",
+                                                feature=8, low_byte="copy", interlaced=True)),
+)
+
+
+ALL_CLASSES = CLASSES + SIZING_CLASSES + BUDGET_CLASSES
 CLASS_BY_NAME = {cls.name: cls for cls in CLASSES}
 
 

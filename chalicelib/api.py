@@ -64,6 +64,7 @@ class ImageApi:
             filename=request.filename, content_type=request.content_type, file_size=request.file_size,
             webhook_url=request.webhook_url, now=now, expires_at=expires,
             ttl_epoch=int((now + RECORD_TTL).timestamp()),
+            renditions=request.renditions or s.default_renditions,
         )
         upload = self.storage.presign_upload(str(pending.upload_key), request.content_type,
                                              request.file_size, s.upload_url_ttl)

@@ -8,9 +8,13 @@ bad setting stops with that message instead of running with a silent default.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import Callable, Mapping, TypeVar
+
+from chalicelib import renditions
+from chalicelib.rendition_request import parse_renditions
 
 MAX_UPLOAD_BYTES_DEFAULT = 11 * 1024 * 1024  # 11 MiB = 11,534,336 bytes
 DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -80,6 +84,16 @@ def parse_retry_schedule(text: str | None) -> tuple[int, ...]:
     return delays
 
 
+def parse_default_renditions(text: str) -> tuple[renditions.Rendition, ...]:
+    """DEFAULT_RENDITIONS: a JSON array, held to the rules of a request's `renditions`
+    (for either upload type, since it applies to both)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ValueError('DEFAULT_RENDITIONS must be JSON, e.g. [{"width": 400, "height": 300}]') from None
+    return parse_renditions(value, source_types=tuple(renditions.SOURCE_FORMATS), field="DEFAULT_RENDITIONS")
+
+
 def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -112,6 +126,7 @@ class Settings:
     stuck_after_seconds: int
     max_pending_uploads: int
     max_redeliveries: int
+    default_renditions: tuple[renditions.Rendition, ...]
     rate_limit_table: str
     rate_limit_per_second: float  # 0: no per-user limit
     rate_limit_burst: int
@@ -163,6 +178,8 @@ class Settings:
             stuck_after_seconds=_read(e, "STUCK_AFTER_SECONDS", _positive_int, 600),
             max_pending_uploads=_read(e, "MAX_PENDING_UPLOADS", _positive_int, 20),
             max_redeliveries=_read(e, "MAX_REDELIVERIES", _non_negative_int, 5),
+            default_renditions=_read(e, "DEFAULT_RENDITIONS", parse_default_renditions,
+                                     renditions.DEFAULT_RENDITIONS),
             rate_limit_table=e.get("RATE_LIMIT_TABLE_NAME", "thumbgen-rate-limits"),
             rate_limit_per_second=_read(e, "RATE_LIMIT_PER_SECOND", _non_negative_float, 10.0),
             rate_limit_burst=_read(e, "RATE_LIMIT_BURST", _positive_int, 50),
@@ -186,6 +203,7 @@ SETTING_NAMES = (
     "WEBHOOK_SECRET_OVERLAP_SECONDS", "WEBHOOK_HOURLY_ATTEMPTS_PER_HOST", "WEBHOOK_RETRY_SCHEDULE",
     "WEBHOOK_ALLOW_PRIVATE_NETWORKS", "WEBHOOK_REQUIRE_HTTPS", "WEBHOOK_CONNECT_TIMEOUT", "WEBHOOK_READ_TIMEOUT",
     "PROCESSING_LEASE_SECONDS", "STUCK_AFTER_SECONDS", "MAX_PENDING_UPLOADS", "MAX_REDELIVERIES",
+    "DEFAULT_RENDITIONS",
     "RATE_LIMIT_TABLE_NAME", "RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST",
     "COGNITO_REGION", "COGNITO_USER_POOL_ID", "COGNITO_APP_CLIENT_ID", "COGNITO_JWKS_URL",
     "LOG_LEVEL", "STAGE",

@@ -1,9 +1,13 @@
 """The image record: the one schema of the DynamoDB item.
 
-Every attribute name of the item is here (`Item`, `Hook`), with its statuses, its typed
-views (`ImageRecord`, `WebhookState`, `Thumbnail`), its object keys and the transitions a
-stream record can show. record_store.py writes items through these names; everything else
+Every attribute name of the item is here (`Item`, `Hook`, `Thumb`), with its statuses, its
+typed views (`ImageRecord`, `WebhookState`, `Thumbnail`), its object keys and the transitions
+a stream record can show. record_store.py writes items through these names; everything else
 reads `ImageRecord`s. Pure: no I/O.
+
+Items live up to a day, so an item written by the previous release must still read: one
+without `renditions` was made for the stage's default ones, and thumbnails recorded as
+{width, height, key, contentType, size} read as cover/center thumbnails named after their key.
 """
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any, Mapping
+
+from chalicelib.renditions import SOURCE_FORMATS, Rendition
 
 
 class ImageStatus(StrEnum):
@@ -55,7 +61,9 @@ class Item:
     TYPE = "type"  # the sniffed type
     WIDTH = "width"
     HEIGHT = "height"
+    RENDITIONS = "renditions"  # what the client asked for (Rendition.to_item each)
     THUMBNAILS = "thumbnails"
+    PLACEHOLDER = "placeholder"  # the ThumbHash (base64) of a completed image
     ERROR = "error"
     WEBHOOK = "webhook"
     DELETING_AT = "deletingAt"  # a DELETE began: no claim or outcome may be written any more
@@ -75,6 +83,21 @@ class Hook:
     LAST_STATUS_CODE = "lastStatusCode"
     LAST_ERROR = "lastError"
     DELIVERED_AT = "deliveredAt"
+
+
+class Thumb:
+    """Keys of each entry of the item's `thumbnails` list."""
+
+    NAME = "name"
+    WIDTH = "width"
+    HEIGHT = "height"
+    FIT = "fit"
+    GRAVITY = "gravity"
+    FORMAT = "format"
+    BYTES = "bytes"
+    KEY = "key"
+    CONTENT_TYPE = "contentType"
+    OLD_BYTES = "size"  # the byte count, as the previous release named it
 
 
 class Quota:
@@ -152,8 +175,9 @@ def thumbnail_prefix(image_id: str) -> str:
     return f"thumbnails/{image_id}/"
 
 
-def thumbnail_key(image_id: str, width: int, height: int, extension: str) -> str:
-    return f"{thumbnail_prefix(image_id)}{width}x{height}.{extension}"
+def thumbnail_key(image_id: str, name: str) -> str:
+    """thumbnails/{id}/{name}: the rendition's stable name (renditions.names) is its object's."""
+    return f"{thumbnail_prefix(image_id)}{name}"
 
 
 def webhook_id(image_id: str, status: str) -> str:
@@ -191,20 +215,34 @@ def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Thumbnail:
+    """One stored thumbnail: its name, actual size, how it was made, its object."""
+
+    name: str
     width: int
     height: int
+    fit: str
+    gravity: str
+    format: str  # jpeg, png, webp or avif
+    bytes: int
     key: str
     content_type: str
-    size: int
 
     @classmethod
     def from_item(cls, value: Mapping[str, Any]) -> "Thumbnail":
-        return cls(_int(value["width"]), _int(value["height"]), str(value["key"]),
-                   str(value.get("contentType", "")), _int(value.get("size")))
+        key, content_type = str(value[Thumb.KEY]), str(value.get(Thumb.CONTENT_TYPE, ""))
+        return cls(
+            name=str(value.get(Thumb.NAME) or key.rsplit("/", 1)[-1]),
+            width=_int(value[Thumb.WIDTH]), height=_int(value[Thumb.HEIGHT]),
+            fit=str(value.get(Thumb.FIT, "cover")), gravity=str(value.get(Thumb.GRAVITY, "center")),
+            format=str(value.get(Thumb.FORMAT) or SOURCE_FORMATS.get(content_type, "")),
+            bytes=_int(value.get(Thumb.BYTES, value.get(Thumb.OLD_BYTES))),
+            key=key, content_type=content_type,
+        )
 
     def to_item(self) -> dict[str, Any]:
-        return {"width": self.width, "height": self.height, "key": self.key,
-                "contentType": self.content_type, "size": self.size}
+        return {Thumb.NAME: self.name, Thumb.WIDTH: self.width, Thumb.HEIGHT: self.height, Thumb.FIT: self.fit,
+                Thumb.GRAVITY: self.gravity, Thumb.FORMAT: self.format, Thumb.BYTES: self.bytes,
+                Thumb.KEY: self.key, Thumb.CONTENT_TYPE: self.content_type}
 
 
 @dataclass(frozen=True)
@@ -270,7 +308,9 @@ class ImageRecord:
     type: str | None = None
     width: int | None = None
     height: int | None = None
+    renditions: tuple[Rendition, ...] | None = None  # None: the stage's default (older items)
     thumbnails: tuple[Thumbnail, ...] = field(default_factory=tuple)
+    placeholder: str | None = None
     error: Mapping[str, str] | None = None
     webhook: WebhookState | None = None
     deleting_at: str | None = None
@@ -282,7 +322,7 @@ class ImageRecord:
     @classmethod
     def new_pending(cls, image_id: str, *, owner: str, quota_entry: str, filename: str, content_type: str,
                     file_size: int, webhook_url: str | None, now: datetime, expires_at: datetime,
-                    ttl_epoch: int) -> "ImageRecord":
+                    ttl_epoch: int, renditions: tuple[Rendition, ...] | None = None) -> "ImageRecord":
         """A registered upload waiting for its bytes; DynamoDB's TTL removes it if they
         never come (the TTL attribute is removed when processing starts)."""
         return cls(
@@ -290,6 +330,7 @@ class ImageRecord:
             updated_at=iso(now), upload_expires_at=iso(expires_at), filename=filename,
             declared_type=content_type, declared_size=file_size, upload_key=upload_key(image_id),
             webhook_url=webhook_url or None, quota_entry=quota_entry, expires_at_epoch=ttl_epoch,
+            renditions=tuple(renditions) if renditions else None,
         )
 
     @classmethod
@@ -297,6 +338,7 @@ class ImageRecord:
         """The item as DynamoDB returns it (numbers already plain); ValueError/KeyError if
         it is not an image item."""
         webhook = item.get(Item.WEBHOOK)
+        renditions = item.get(Item.RENDITIONS)
         return cls(
             id=str(item[Item.ID]), status=ImageStatus(item[Item.STATUS]), owner=str(item.get(Item.OWNER, "")),
             created_at=item.get(Item.CREATED_AT), updated_at=item.get(Item.UPDATED_AT),
@@ -309,7 +351,9 @@ class ImageRecord:
             processing_started_at=item.get(Item.PROCESSING_STARTED_AT),
             size=item.get(Item.SIZE), type=item.get(Item.TYPE), width=item.get(Item.WIDTH),
             height=item.get(Item.HEIGHT),
+            renditions=tuple(Rendition.from_item(r) for r in renditions) if renditions else None,
             thumbnails=tuple(Thumbnail.from_item(t) for t in item.get(Item.THUMBNAILS) or []),
+            placeholder=item.get(Item.PLACEHOLDER),
             error=item.get(Item.ERROR),
             webhook=WebhookState.from_item(webhook) if isinstance(webhook, Mapping) and webhook else None,
             deleting_at=item.get(Item.DELETING_AT),
@@ -326,7 +370,9 @@ class ImageRecord:
             Item.EXPIRES_AT_EPOCH: self.expires_at_epoch, Item.PROCESSING_TRIES: self.processing_tries,
             Item.PROCESSING_STARTED_AT: self.processing_started_at, Item.SIZE: self.size,
             Item.TYPE: self.type, Item.WIDTH: self.width, Item.HEIGHT: self.height,
+            Item.RENDITIONS: [r.to_item() for r in self.renditions] if self.renditions else None,
             Item.THUMBNAILS: [t.to_item() for t in self.thumbnails] or None,
+            Item.PLACEHOLDER: self.placeholder,
             Item.ERROR: dict(self.error) if self.error else None,
             Item.WEBHOOK: self.webhook.to_item() if self.webhook else None,
             Item.DELETING_AT: self.deleting_at,
@@ -352,6 +398,7 @@ class Outcome:
     width: int | None = None
     height: int | None = None
     thumbnails: tuple[Thumbnail, ...] = ()
+    placeholder: str | None = None
 
     @classmethod
     def failure(cls, code: str, message: str, size: int | None = None, type: str | None = None) -> "Outcome":
@@ -362,6 +409,7 @@ class Outcome:
             Item.STATUS: str(self.status), Item.ERROR: dict(self.error) if self.error else None,
             Item.SIZE: self.size, Item.TYPE: self.type, Item.WIDTH: self.width, Item.HEIGHT: self.height,
             Item.THUMBNAILS: [t.to_item() for t in self.thumbnails] or None,
+            Item.PLACEHOLDER: self.placeholder,
         })
 
 

@@ -34,6 +34,18 @@ def plain_values(value: Any) -> Any:
     return value
 
 
+def dynamo_values(value: Any) -> Any:
+    """Floats (a rendition's focus) as the Decimals boto3 requires, recursively; the
+    decimal text of the float, so 0.3 is stored as 0.3."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: dynamo_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [dynamo_values(v) for v in value]
+    return value
+
+
 def _is_condition_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
@@ -149,7 +161,7 @@ class RecordStore:
         return (image_of(item), None) if applied else (None, image_of(item))
 
     def create(self, record: ImageRecord) -> None:
-        self._table.put_item(Item=record.to_item(), ConditionExpression=f"attribute_not_exists(#{Item.ID})",
+        self._table.put_item(Item=dynamo_values(record.to_item()), ConditionExpression=f"attribute_not_exists(#{Item.ID})",
                              ExpressionAttributeNames=_names(Item.ID))
 
     def mark_deleting(self, image_id: str, owner: str, now_iso: str) -> ImageRecord | None:

@@ -23,13 +23,15 @@ SOURCE_FORMATS = {"image/jpeg": "jpeg", "image/png": "png"}
 HAS_ALPHA = frozenset({"png", "webp", "avif"})
 QUALITY_FORMATS = frozenset({"jpeg", "webp", "avif"})
 
-# Quality when a rendition names none (docs/engine.md shows how each was chosen).
-DEFAULT_QUALITY = {"jpeg": 85, "webp": 80, "avif": 55}
+# Quality when a rendition names none (docs/engine.md shows how each was chosen): WebP
+# and AVIF at the quality whose SSIM matches the JPEG default's on the benchmark corpus.
+DEFAULT_QUALITY = {"jpeg": 85, "webp": 87, "avif": 71}
 
 # The work one request may ask for (docs/api.md "Renditions"): set by measurement so the
-# worst accepted request renders well inside the resize timeout (docs/engine.md).
-MAX_OUTPUT_PIXELS = 8_000_000  # the sum of width x height over the request's renditions
-MAX_AVIF_PIXELS = 2_000_000  # the same sum over its AVIF renditions alone
+# worst accepted request renders well inside the resize timeout (docs/engine.md "Work
+# budget": 14.3 s of the 60 s on one CPU, 840 MB peak, `python -m bench.engine --budget`).
+MAX_OUTPUT_PIXELS = 4 * 2048 * 2048  # the sum of width x height over the request's renditions
+MAX_AVIF_PIXELS = 2048 * 2048  # the same sum over its AVIF renditions alone
 
 
 @dataclass(frozen=True)

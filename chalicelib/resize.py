@@ -1,4 +1,4 @@
-"""The resize step: an uploaded object in, three thumbnails and a final status out.
+"""The resize step: an uploaded object in, the image's renditions and a final status out.
 
 Nothing the client said or uploaded is trusted: the size is S3's, the format is sniffed
 from the bytes, the pixel count is checked from the header before decoding. Every
@@ -30,6 +30,7 @@ from chalicelib import logs, record, webhook_state
 from chalicelib.config import Settings
 from chalicelib.record import ImageRecord, ImageStatus, Outcome, Thumbnail
 from chalicelib.record_store import RecordStore
+from chalicelib.renditions import Rendition
 from chalicelib.storage import ImageStorage, UploadMissing
 
 log = logs.get("resize")
@@ -94,7 +95,8 @@ class Resizer:
             try:
                 upload = read.result()
                 timings["readMs"] = round((time.perf_counter() - clock) * 1000)
-                outcome = self._render(image_id, *upload, timings=timings)
+                renditions = claimed.renditions or self.settings.default_renditions
+                outcome = self._render(image_id, *upload, renditions=renditions, timings=timings)
             except UploadMissing:
                 outcome = Outcome.failure("corrupt_image", "the uploaded object is no longer in the bucket")
             except Exception:
@@ -178,7 +180,8 @@ class Resizer:
         logs.event(log, "resize.given_up", imageId=image_id, outcome=outcome, was=str(seen.status))
         return outcome
 
-    def _render(self, image_id: str, size: int, data: bytes | None, timings: dict[str, int]) -> Outcome:
+    def _render(self, image_id: str, size: int, data: bytes | None, *, renditions: tuple[Rendition, ...],
+                timings: dict[str, int]) -> Outcome:
         from chalicelib import thumbnail_engine  # the image libraries load only where images are made
 
         limit = self.settings.max_upload_bytes
@@ -188,21 +191,22 @@ class Resizer:
         max_pixels = self.settings.max_pixels or thumbnail_engine.MAX_PIXELS
         try:
             started = time.perf_counter()
-            result = thumbnail_engine.render_thumbnails(data, max_pixels=max_pixels)
+            result = thumbnail_engine.render(data, renditions, max_pixels=max_pixels)
             timings["engineMs"] = round((time.perf_counter() - started) * 1000)
         except thumbnail_engine.ImageRejected as rejected:
             return Outcome.failure(rejected.code, rejected.message, size=size,
                                    type=thumbnail_engine.sniff_content_type(data[:32]))
         thumbnails, puts = [], []
-        for rendition in result.renditions:
-            key = record.thumbnail_key(image_id, rendition.width, rendition.height, rendition.extension)
-            puts.append(_uploader.submit(self.storage.put_object, key, rendition.data, rendition.content_type))
-            thumbnails.append(Thumbnail(rendition.width, rendition.height, key, rendition.content_type,
-                                        len(rendition.data)))
+        for made in result.renditions:  # in the order asked for
+            key = record.thumbnail_key(image_id, made.name)
+            puts.append(_uploader.submit(self.storage.put_object, key, made.data, made.content_type))
+            thumbnails.append(Thumbnail(name=made.name, width=made.width, height=made.height,
+                                        fit=made.rendition.fit, gravity=made.rendition.gravity, format=made.format,
+                                        bytes=len(made.data), key=key, content_type=made.content_type))
         started = time.perf_counter()
         for put in puts:
             put.result()
         timings["storeMs"] = round((time.perf_counter() - started) * 1000)
         self.checkpoint("after_thumbnails", image_id)
         return Outcome(ImageStatus.COMPLETED, size=size, type=result.content_type, width=result.width,
-                       height=result.height, thumbnails=tuple(thumbnails))
+                       height=result.height, thumbnails=tuple(thumbnails), placeholder=result.placeholder)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.errors import ApiError
+from chalicelib.rendition_request import InvalidRenditions, parse_renditions
+from chalicelib.renditions import Rendition
 from chalicelib.webhook_urls import Resolver, UnsafeWebhookUrl, UrlPolicy, check_webhook_url, system_resolver
 
 ALLOWED_TYPES = ("image/png", "image/jpeg")
@@ -27,6 +29,7 @@ class UploadRequest:
     content_type: str
     file_size: int
     webhook_url: str | None
+    renditions: tuple[Rendition, ...] | None = None  # None: the stage's DEFAULT_RENDITIONS
 
 
 def _invalid(message: str) -> ApiError:
@@ -35,7 +38,8 @@ def _invalid(message: str) -> ApiError:
 
 def parse_upload_request(raw_body: bytes | str | None, *, max_upload_bytes: int,
                          url_policy: UrlPolicy, resolve: Resolver = system_resolver) -> UploadRequest:
-    """Checks in the order of docs/api.md's table: shape (400), type (415), size (400/413), URL (422)."""
+    """Checks in the order of docs/api.md's table: shape (400), type (415), size (400/413),
+    renditions (400), URL (422)."""
     try:
         body: Any = json.loads(raw_body or b"")
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[…" nested too deep
@@ -75,6 +79,13 @@ def parse_upload_request(raw_body: bytes | str | None, *, max_upload_bytes: int,
         raise ApiError(413, "file_too_large",
                        f"fileSize {file_size} is over the limit of {max_upload_bytes} bytes")
 
+    renditions = None
+    if body.get("renditions") is not None:  # absent or null: the stage's default
+        try:
+            renditions = parse_renditions(body["renditions"], source_types=(content_type,))
+        except InvalidRenditions as exc:
+            raise _invalid(str(exc)) from None
+
     if webhook_url is not None:
         try:
             check_webhook_url(webhook_url, url_policy, resolve)
@@ -82,4 +93,4 @@ def parse_upload_request(raw_body: bytes | str | None, *, max_upload_bytes: int,
             raise ApiError(422, "invalid_webhook_url", str(exc)) from None
 
     return UploadRequest(filename=filename, content_type=content_type,
-                         file_size=file_size, webhook_url=webhook_url)
+                         file_size=file_size, webhook_url=webhook_url, renditions=renditions)

@@ -18,11 +18,18 @@ def original_url(record: ImageRecord, storage: ImageStorage, ttl: int) -> str | 
 
 
 def thumbnails(record: ImageRecord, storage: ImageStorage, ttl: int) -> list[dict[str, Any]]:
-    """The {"size": {...}, "url"} entries of a completed image (none otherwise)."""
+    """The thumbnails of a completed image in the order asked for (none otherwise): name,
+    actual size, how each was made, its bytes and a fresh link."""
     if record.status != ImageStatus.COMPLETED:
         return []
-    return [{"size": {"width": t.width, "height": t.height}, "url": storage.presign_download(t.key, ttl)}
+    return [{"name": t.name, "size": {"width": t.width, "height": t.height}, "fit": t.fit, "gravity": t.gravity,
+             "format": t.format, "bytes": t.bytes, "url": storage.presign_download(t.key, ttl)}
             for t in record.thumbnails]
+
+
+def placeholder(record: ImageRecord) -> str | None:
+    """The ThumbHash of a completed image, for a blurred preview before any thumbnail loads."""
+    return record.placeholder if record.status == ImageStatus.COMPLETED else None
 
 
 def file_facts(record: ImageRecord) -> dict[str, Any]:
@@ -78,6 +85,7 @@ def image(record: ImageRecord, storage: ImageStorage, ttl: int) -> dict[str, Any
         "metadata": metadata(record),
         "originalUrl": original_url(record, storage, ttl),
         "thumbnails": thumbnails(record, storage, ttl),
+        "placeholder": placeholder(record),
         "error": dict(record.error) if record.error else None,
         "webhook": webhook(record.webhook),
     }

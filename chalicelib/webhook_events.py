@@ -23,6 +23,7 @@ def build_event(record: ImageRecord, storage: ImageStorage, link_ttl: int) -> di
         "status": str(record.status),
         "originalUrl": views.original_url(record, storage, link_ttl),
         "thumbnails": views.thumbnails(record, storage, link_ttl),
+        "placeholder": views.placeholder(record),
         "metadata": views.file_facts(record),
     }
     if record.status == ImageStatus.FAILED:

@@ -24,7 +24,7 @@ CONTENT_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".json": "application/json",
 }
-ASSETS = ("app.js", "app.css")
+ASSETS = ("app.js", "app.css", "thumbhash.js")
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 
@@ -36,7 +36,7 @@ def _text(name: str) -> str:
 
 @functools.cache
 def version() -> str:
-    """Changes whenever app.js or app.css does."""
+    """Changes whenever one of the assets does."""
     return hashlib.sha256("".join(_text(name) for name in ASSETS).encode()).hexdigest()[:16]
 
 
@@ -79,7 +79,8 @@ def asset(name: str, query: Mapping[str, str] | None) -> Response:
 
 
 def client_config(settings: Settings) -> dict[str, Any]:
-    """What the page needs to sign in and to describe the limits: nothing secret."""
+    """What the page needs to sign in, to describe the limits and to offer other formats of
+    the stage's renditions: nothing secret."""
     return {
         "cognito": {
             "region": settings.cognito_region,
@@ -88,6 +89,7 @@ def client_config(settings: Settings) -> dict[str, Any]:
             "endpoint": settings.cognito_endpoint_url,
         },
         "maxUploadBytes": settings.max_upload_bytes,
+        "renditions": [r.to_item() for r in settings.default_renditions],
     }
 
 

@@ -11,6 +11,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="thumbgen", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
+    from thumbgen.rendition_arg import rendition_type
     from thumbgen.upload import DESCRIPTION, EPILOG
 
     upload = sub.add_parser("upload", help="upload images, wait for their thumbnails and save them",
@@ -23,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="print one JSON object per file (file, id, status, error, thumbnails)")
     upload.add_argument("--timeout", type=float, default=120, metavar="SECONDS",
                         help="how long to wait for each file's thumbnails (default: 120)")
+    upload.add_argument("--rendition", action="append", type=rendition_type, metavar="SPEC",
+                        help="a thumbnail to make instead of the stage's default, e.g. 800x600,fit=contain,"
+                             "format=webp (WxH[,fit=..][,gravity=..][,focus=X:Y][,format=..][,quality=..]"
+                             "[,background=#rrggbb]); repeatable, up to 8")
 
     run = sub.add_parser("run", help="start the embedded AWS, the API and the event pumps")
     run.add_argument("--aws-port", type=int, default=None, help="default: $AWS_PORT or 4566")
@@ -44,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     render = sub.add_parser("render", help="make the service's thumbnails offline, no AWS")
     render.add_argument("files", nargs="+", metavar="FILE")
     render.add_argument("--out", required=True, metavar="DIR")
+    render.add_argument("--rendition", action="append", type=rendition_type, metavar="SPEC",
+                        help="WxH[,fit=..][,gravity=..][,focus=X:Y][,format=..][,quality=..][,background=#rrggbb];"
+                             " repeatable (default: the stage's three sizes)")
 
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # shown with the subcommand's usage, not the top-level one
@@ -51,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "upload":
         from thumbgen.upload import upload_command
 
-        return upload_command(args.files, args.out, args.json, args.timeout)
+        return upload_command(args.files, args.out, args.json, args.timeout, renditions=args.rendition)
     if args.command == "run":
         from thumbgen.runner import run_forever
 
@@ -66,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return print_webhooks(args.port, args.secret)
     from thumbgen.render import render_command
 
-    return render_command(args.files, args.out)
+    return render_command(args.files, args.out, args.rendition)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,10 @@
     image = client.wait(image_id)                      # "completed" or "failed"
     paths = client.download_thumbnails(image, "out/cat")
 
+    # renditions of your own instead of the stage's default (docs/api.md "Renditions"):
+    client.upload_file("cat.jpg", renditions=[{"width": 800, "height": 600, "fit": "contain", "format": "webp"},
+                                              Rendition(400, 400, gravity="attention")])
+
 Errors answered by the API raise `ApiError` (status, code, message); network failures
 raise `requests.RequestException`. Every API call is retried after a 429 or 503 as
 thumbgen/retry.py says (Retry-After, else backoff with jitter; at most `backoff.max_wait`
@@ -20,7 +24,7 @@ import mimetypes
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
@@ -29,6 +33,7 @@ from urllib.parse import urlparse
 import requests
 
 from chalicelib.config import MAX_UPLOAD_BYTES_DEFAULT
+from chalicelib.renditions import Rendition
 from thumbgen.retry import Backoff, Polling, parse_retry_after, worth_retrying
 
 MAX_UPLOAD_BYTES = MAX_UPLOAD_BYTES_DEFAULT  # 11 MiB = 11,534,336 bytes: the service's limit
@@ -36,6 +41,8 @@ FINAL_STATUSES = ("completed", "failed")
 CHUNK_BYTES = 64 * 1024
 # progress(bytes_sent, total_bytes), called from the thread doing the PUT
 Progress = Callable[[int, int], None]
+# What to make: Rendition values or their JSON form; None leaves it to the stage's default.
+Renditions = Sequence[Rendition | Mapping[str, Any]] | None
 
 
 class ApiError(Exception):
@@ -143,11 +150,13 @@ class ThumbgenClient:
             waited, attempt = waited + delay, attempt + 1
 
     def create(self, *, filename: str, content_type: str, file_size: int,
-               webhook_url: str | None = None) -> dict[str, Any]:
+               webhook_url: str | None = None, renditions: Renditions = None) -> dict[str, Any]:
         """Register an upload: its id and the presigned PUT (`upload.url`, `upload.headers`)."""
         body: dict[str, Any] = {"filename": filename, "contentType": content_type, "fileSize": file_size}
         if webhook_url is not None:
             body["webhookUrl"] = webhook_url
+        if renditions is not None:
+            body["renditions"] = [r.to_item() if isinstance(r, Rendition) else dict(r) for r in renditions]
         return self._call("POST", "/images", json=body)
 
     def complete(self, image_id: str) -> dict[str, Any]:
@@ -203,14 +212,15 @@ class ThumbgenClient:
 
     def upload(self, data: bytes, *, content_type: str, filename: str = "image",
                webhook_url: str | None = None, declared_size: int | None = None,
-               complete: bool = True) -> Upload:
+               complete: bool = True, renditions: Renditions = None) -> Upload:
         """Register and PUT bytes held in memory, then call complete if the PUT succeeded.
 
         `declared_size` registers another size than the bytes sent (to test the service's
         own checks); `complete=False` leaves the start to S3's event alone.
         """
         created = self.create(filename=filename, content_type=content_type,
-                              file_size=declared_size or len(data), webhook_url=webhook_url)
+                              file_size=declared_size or len(data), webhook_url=webhook_url,
+                              renditions=renditions)
         return self.put_and_complete(created, data, complete=complete)
 
     def put_and_complete(self, created: dict[str, Any], data: bytes, complete: bool = True) -> Upload:
@@ -222,7 +232,8 @@ class ThumbgenClient:
         return Upload(created["id"], created, put.status_code, finished)
 
     def upload_file(self, path: str | os.PathLike[str], *, webhook_url: str | None = None,
-                    content_type: str | None = None, progress: Progress | None = None) -> str:
+                    content_type: str | None = None, progress: Progress | None = None,
+                    renditions: Renditions = None) -> str:
         """Register, stream the file to S3 and start the resize; returns the image id.
 
         The content type is sniffed from the bytes unless given; the file is never held
@@ -234,7 +245,7 @@ class ThumbgenClient:
             content_type = content_type or sniff_content_type(f.read(16), path.name)
             f.seek(0)
             created = self.create(filename=path.name, content_type=content_type, file_size=size,
-                                  webhook_url=webhook_url)
+                                  webhook_url=webhook_url, renditions=renditions)
             put = self._put(created, f, size, progress)
         if not put.ok:
             raise ApiError(put.status_code, "upload_refused", _s3_error(put))
@@ -242,22 +253,32 @@ class ThumbgenClient:
         return created["id"]
 
     def download_thumbnails(self, image: dict[str, Any], directory: str | os.PathLike[str]) -> builtins.list[Path]:
-        """Save each thumbnail of a completed image as DIR/<w>x<h>.<ext>; their paths."""
+        """Save each thumbnail of a completed image as DIR/<its name> (400x300.jpg,
+        800x600-contain.webp, ...); their paths, in the image's order."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         paths = []
         for thumb in image.get("thumbnails") or []:
-            size = thumb["size"]
             with self.storage.get(thumb["url"], stream=True, timeout=(self.timeout, 60)) as response:
                 response.raise_for_status()
-                suffix = PurePosixPath(urlparse(thumb["url"]).path).suffix \
-                    or mimetypes.guess_extension(response.headers.get("Content-Type", "")) or ""
-                path = directory / f"{size['width']}x{size['height']}{suffix}"
+                path = directory / _file_name(thumb, response)
                 with open(path, "wb") as out:
                     for chunk in response.iter_content(CHUNK_BYTES):
                         out.write(chunk)
             paths.append(path)
         return paths
+
+
+def _file_name(thumb: Mapping[str, Any], response: requests.Response) -> str:
+    """The thumbnail's own name, kept to one plain file name whatever the answer said;
+    <w>x<h>.<ext> for an answer without one."""
+    name = PurePosixPath(str(thumb.get("name") or "")).name
+    if name and name not in (".", "..") and "\\" not in name and not name.startswith("."):
+        return name
+    size = thumb["size"]
+    suffix = PurePosixPath(urlparse(thumb["url"]).path).suffix \
+        or mimetypes.guess_extension(response.headers.get("Content-Type", "")) or ""
+    return f"{int(size['width'])}x{int(size['height'])}{suffix}"
 
 
 def _s3_error(response: requests.Response) -> str:

@@ -12,6 +12,7 @@ from typing import TextIO
 
 import requests
 
+from chalicelib.renditions import Rendition
 from thumbgen.client import MAX_UPLOAD_BYTES, ApiError, ThumbgenClient
 from thumbgen.progress import ProgressBoard
 
@@ -19,11 +20,12 @@ PARALLEL_UPLOADS = 4
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 DESCRIPTION = """\
-Upload PNG or JPEG images to thumbgen, wait until their thumbnails (400x300, 160x120,
-120x120) are made, and save them as DIR/<file name without extension>/<w>x<h>.<ext>.
-Up to 4 files go up at once, each with a progress bar on stderr; one result line per
-file goes to stdout. A call answered 429 or 503 is sent again after its Retry-After (or a
-growing random wait), for up to a minute."""
+Upload PNG or JPEG images to thumbgen, wait until their thumbnails are made (the stage's
+default, 400x300, 160x120 and 120x120 unless set, or those of --rendition), and save them
+as DIR/<file name without extension>/<thumbnail name>, e.g. cat/400x300.jpg or
+cat/800x600-contain.webp. Up to 4 files go up at once, each with a progress bar on stderr;
+one result line per file goes to stdout. A call answered 429 or 503 is sent again after its
+Retry-After (or a growing random wait), for up to a minute."""
 
 EPILOG = f"""\
 sign-in:
@@ -40,6 +42,7 @@ exit codes:
 
 examples:
   thumbgen upload cat.jpg logo.png --out thumbs
+  thumbgen upload cat.jpg --rendition 800x600,fit=contain,format=webp --rendition 400x400,gravity=attention
   THUMBGEN_TOKEN=... THUMBGEN_API_URL=https://... thumbgen upload *.jpg --json"""
 
 
@@ -101,6 +104,20 @@ def check_files(names: list[str]) -> list[Path]:
     return paths
 
 
+def check_renditions(renditions: list[Rendition] | None) -> None:
+    """What the API would refuse for every file alike (too many, written twice, over the
+    budget): UsageError before anything is uploaded, by the API's own rules. (Two that differ
+    only by `source` and the format it becomes for one file are refused for that file.)"""
+    if not renditions:
+        return
+    from chalicelib.rendition_request import InvalidRenditions, parse_renditions
+
+    try:
+        parse_renditions([r.to_item() for r in renditions], source_types=(), field="--rendition")
+    except InvalidRenditions as exc:
+        raise UsageError(str(exc)) from None
+
+
 def output_dirs(paths: list[Path], out: Path) -> list[Path]:
     """DIR/<stem> per file; a stem seen before gets -2, -3… so no file overwrites another's."""
     taken: set[str] = set()
@@ -142,11 +159,12 @@ def connect(env: Mapping[str, str]) -> ThumbgenClient:
 
 
 def process(client: ThumbgenClient, path: Path, directory: Path, timeout: float,
-            board: ProgressBoard, index: int) -> Outcome:
+            board: ProgressBoard, index: int, renditions: list[Rendition] | None = None) -> Outcome:
     """Upload one file, wait for its outcome and save its thumbnails; never raises."""
     outcome = Outcome(file=str(path))
     try:
-        outcome.id = client.upload_file(path, progress=lambda sent, total: board.update(index, sent, total))
+        outcome.id = client.upload_file(path, progress=lambda sent, total: board.update(index, sent, total),
+                                        renditions=renditions)
         board.note(index, "waiting for thumbnails")
         image = client.wait(outcome.id, timeout)
         outcome.status = image["status"]
@@ -173,7 +191,7 @@ def process(client: ThumbgenClient, path: Path, directory: Path, timeout: float,
 
 
 def run_all(client: ThumbgenClient, paths: list[Path], dirs: list[Path], timeout: float,
-            board: ProgressBoard) -> list[Outcome]:
+            board: ProgressBoard, renditions: list[Rendition] | None = None) -> list[Outcome]:
     """A few files at a time on daemon threads, so Ctrl-C ends the command at once."""
     outcomes: list[Outcome | None] = [None] * len(paths)
     pending = list(range(len(paths)))
@@ -185,7 +203,7 @@ def run_all(client: ThumbgenClient, paths: list[Path], dirs: list[Path], timeout
                 if not pending:
                     return
                 i = pending.pop(0)
-            outcomes[i] = process(client, paths[i], dirs[i], timeout, board, i)
+            outcomes[i] = process(client, paths[i], dirs[i], timeout, board, i, renditions)
 
     threads = [threading.Thread(target=worker, daemon=True, name=f"upload-{n}")
                for n in range(min(PARALLEL_UPLOADS, len(paths)))]
@@ -199,11 +217,12 @@ def run_all(client: ThumbgenClient, paths: list[Path], dirs: list[Path], timeout
 
 
 def upload_command(files: list[str], out: str, as_json: bool, timeout: float, *,
-                   env: Mapping[str, str] | None = None, stdout: TextIO | None = None,
-                   stderr: TextIO | None = None) -> int:
+                   renditions: list[Rendition] | None = None, env: Mapping[str, str] | None = None,
+                   stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     env = os.environ if env is None else env
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     try:
+        check_renditions(renditions)
         paths = check_files(files)
         client = connect(env)
     except UsageError as exc:
@@ -214,7 +233,7 @@ def upload_command(files: list[str], out: str, as_json: bool, timeout: float, *,
         return 130
     board = ProgressBoard([p.name for p in paths], stderr)
     try:
-        outcomes = run_all(client, paths, output_dirs(paths, Path(out)), timeout, board)
+        outcomes = run_all(client, paths, output_dirs(paths, Path(out)), timeout, board, renditions)
     except KeyboardInterrupt:
         board.close()
         print("interrupted", file=stderr)

@@ -2,6 +2,8 @@
 // to its presigned S3 URL, and watch its thumbnails appear. Tokens live in sessionStorage
 // (this tab only, gone when it closes), never in a cookie.
 
+import { decodeThumbHash, thumbHashBytes } from "./thumbhash.js";
+
 const SESSION_KEY = "thumbgen.session";
 const RECENT_PAGE = 8;
 // Headers a script may not set: the browser sends its own (Content-Length from the body).
@@ -294,10 +296,14 @@ async function waitForOutcome(id, { onRetry, onPending } = {}) {
 // ---- rendering ----------------------------------------------------------------------------
 
 function thumbnailFigures(image, name) {
-  return (image.thumbnails || []).map(({ size, url }) => el("figure", {},
-    el("img", { src: url, alt: `${name}, ${size.width}×${size.height} thumbnail`,
-                width: size.width, height: size.height }),
-    el("figcaption", {}, `${size.width}×${size.height}`)));
+  return (image.thumbnails || []).map((thumb) => el("figure", {},
+    framed(thumbnailImage(thumb, name), image.placeholder, thumb.fit),
+    el("figcaption", {}, thumb.name || `${thumb.size.width}×${thumb.size.height}`)));
+}
+
+function thumbnailImage({ size, url }, name) {
+  return el("img", { src: url, alt: `${name}, ${size.width}×${size.height} thumbnail`,
+                     width: size.width, height: size.height });
 }
 
 function failureText(error) {
@@ -341,7 +347,8 @@ async function uploadOne(file, view) {
     view.say("Asking for an upload URL…");
     const created = await apiJson("images", {
       method: "POST",
-      json: { filename: file.name, contentType: file.type || "application/octet-stream", fileSize: file.size },
+      json: { filename: file.name, contentType: file.type || "application/octet-stream", fileSize: file.size,
+              ...renditionsChoice() },
       onRetry,
     });
     view.card.dataset.id = created.id;
@@ -377,9 +384,9 @@ async function uploadAll(files) {
 function recentItem(image) {
   const meta = image.metadata || {};
   const name = meta.filename || image.id;
-  const small = (image.thumbnails || []).find((t) => t.size.width === 160) || null;
+  const small = previewOf(image);
   const preview = small
-    ? el("img", { src: small.url, alt: `${name}, 160×120 thumbnail`, width: 160, height: 120 })
+    ? framed(thumbnailImage(small, name), image.placeholder, small.fit)
     : el("div", { class: "placeholder", "aria-hidden": "true" }, image.status === "failed" ? "✕" : "…");
   const detail = image.status === "failed" && image.error
     ? el("p", { class: "error" }, failureText(image.error))
@@ -436,6 +443,51 @@ function show() {
   $("workspace").hidden = !signedIn;
   $("who").hidden = !signedIn;
   $("who-name").textContent = signedIn ? `Signed in as ${session.username}` : "";
+}
+
+// ---- placeholders and renditions ------------------------------------------------------------
+
+// The image's ThumbHash painted on a small canvas, stretched over the thumbnail's box; null
+// without one (a placeholder is a nicety: the thumbnail loads all the same).
+function placeholderCanvas(placeholder) {
+  if (!placeholder) return null;
+  try {
+    const { width, height, rgba } = decodeThumbHash(thumbHashBytes(placeholder));
+    const canvas = el("canvas", { class: "thumbhash", width, height, "aria-hidden": "true" });
+    canvas.getContext("2d").putImageData(new ImageData(rgba, width, height), 0, 0);
+    return canvas;
+  } catch {
+    return null;
+  }
+}
+
+// A thumbnail over its placeholder, which goes once the thumbnail has loaded (a transparent
+// PNG must not show the blur through).
+function framed(img, placeholder, fit) {
+  const frame = el("span", { class: `frame fit-${fit || "cover"}` }, img, placeholderCanvas(placeholder));
+  img.addEventListener("load", () => frame.classList.add("loaded"), { once: true });
+  return frame;
+}
+
+// The recent list's preview: the 160-wide thumbnail of the default sizes, else the smallest.
+function previewOf(image) {
+  const thumbnails = image.thumbnails || [];
+  const area = (t) => t.size.width * t.size.height;
+  return thumbnails.find((t) => t.size.width === 160)
+    || thumbnails.reduce((best, t) => (best && area(best) <= area(t) ? best : t), null);
+}
+
+// The stage's renditions in the format chosen on the page; {} keeps the stage's default.
+function renditionsChoice() {
+  const format = $("format").value;
+  if (!format || !config?.renditions?.length) return {};
+  const renditions = new Map();
+  for (const rendition of config.renditions) {
+    const entry = { ...rendition, format };
+    if (format === "png") delete entry.quality;  // PNG is lossless: a quality would be refused
+    renditions.set(JSON.stringify(entry), entry);  // two that became the same are asked for once
+  }
+  return { renditions: [...renditions.values()] };
 }
 
 // ---- wiring -------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ def test_the_page_has_no_inline_script_or_style_and_links_versioned_assets(clien
 
 def test_assets_are_cached_for_good_only_at_their_current_version(client):
     http = client.anonymous().http
-    for name, kind in (("app.js", "text/javascript"), ("app.css", "text/css")):
+    for name, kind in (("app.js", "text/javascript"), ("app.css", "text/css"), ("thumbhash.js", "text/javascript")):
         current = http.get(f"/{name}?v={webpage.version()}")
         assert current.status_code == 200 and current.headers["Content-Type"].startswith(kind)
         assert current.headers["Cache-Control"] == "public, max-age=31536000, immutable"
@@ -65,8 +65,15 @@ def test_config_json_holds_the_public_client_settings_only(client, aws):
         "cognito": {"region": "us-east-1", "userPoolId": aws.user_pool_id, "clientId": aws.app_client_id,
                     "endpoint": "https://cognito-idp.us-east-1.amazonaws.com"},
         "maxUploadBytes": 11 * 1024 * 1024,
+        "renditions": [{"width": 400, "height": 300}, {"width": 160, "height": 120}, {"width": 120, "height": 120}],
     }
     assert b"whsec_" not in response.body
+
+
+def test_config_json_offers_the_stages_own_default_renditions(make_client):
+    chosen = [{"width": 320, "height": 240, "fit": "contain", "background": "#ffffff"}]
+    client = make_client(DEFAULT_RENDITIONS=json.dumps(chosen))
+    assert json.loads(client.anonymous().http.get("/config.json").body)["renditions"] == chosen
 
 
 def test_the_cognito_endpoint_is_the_embedded_aws_locally():

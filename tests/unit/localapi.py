@@ -44,6 +44,8 @@ class LocalApi:
     calls: list[str] = field(default_factory=list)  # "POST /images", "PUT <id>", "POST /images/<id>/complete", …
     puts: list[Put] = field(default_factory=list)
     sizes: dict[str, int] = field(default_factory=dict)  # id -> declared fileSize
+    bodies: list[dict] = field(default_factory=list)  # the POST /images bodies
+    names: list[str] | None = None  # the thumbnails' `name`s to answer (None: no name, as older APIs)
     scripted: dict[str, list[Answer]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -103,6 +105,8 @@ class LocalApi:
                 base = f"http://127.0.0.1:{self.server.server_address[1]}"
                 thumbs = [{"size": {"width": w, "height": h}, "url": f"{base}/thumb/{image_id}/{w}x{h}.png?sig=x"}
                           for w, h in SIZES]
+                for thumb, name in zip(thumbs, api.names or []):
+                    thumb["name"] = name
                 return self._reply(200, {"id": image_id, "status": "completed", "thumbnails": thumbs, "error": None})
 
             def do_POST(self) -> None:  # noqa: N802
@@ -113,6 +117,7 @@ class LocalApi:
                 if self.path.endswith("/complete"):
                     return self._reply(202, {"id": self.path.split("/")[2], "status": "processing"})
                 request = json.loads(body)
+                api.bodies.append(request)
                 if request["contentType"] not in ("image/png", "image/jpeg"):
                     return self._reply(415, {"error": {"code": "unsupported_media_type",
                                                        "message": "contentType must be image/png or image/jpeg"}})

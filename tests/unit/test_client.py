@@ -10,6 +10,7 @@ from io import BytesIO
 
 import pytest
 
+from chalicelib.renditions import Rendition
 from tests.unit.localapi import GATEWAY_THROTTLED, GOOD_TOKEN, LocalApi
 from thumbgen.client import MAX_UPLOAD_BYTES, ApiError, ThumbgenClient, _Body, sniff_content_type
 from thumbgen.retry import Backoff, Polling, parse_retry_after
@@ -87,6 +88,31 @@ def test_wait_and_download_thumbnails(api, tmp_path):
     paths = client.download_thumbnails(image, tmp_path / "out")
     assert [p.name for p in paths] == ["400x300.png", "160x120.png", "120x120.png"]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)
+
+
+def test_renditions_are_sent_as_asked_and_absent_unless_asked(api, tmp_path):
+    path = tmp_path / "cat.jpg"
+    path.write_bytes(b"\xff\xd8\xff" + b"x" * 10)
+    client = ThumbgenClient(api.url, GOOD_TOKEN)
+    client.upload_file(path, renditions=[{"width": 800, "height": 600, "fit": "contain", "format": "webp"},
+                                         Rendition(400, 400, gravity="attention", focus=None, quality=60)])
+    client.upload(b"\x89PNG\r\n\x1a\n", content_type="image/png", renditions=[Rendition(64, 64, format="avif")])
+    client.upload_file(path)
+    assert [body.get("renditions") for body in api.bodies] == [
+        [{"width": 800, "height": 600, "fit": "contain", "format": "webp"},
+         {"width": 400, "height": 400, "gravity": "attention", "quality": 60}],
+        [{"width": 64, "height": 64, "format": "avif"}],
+        None,  # not sent: the stage's default
+    ]
+
+
+def test_thumbnails_are_saved_under_their_names_and_only_there(api, tmp_path):
+    api.names = ["800x600-contain.webp", "../../escape.png", ".hidden"]
+    client = ThumbgenClient(api.url, GOOD_TOKEN)
+    paths = client.download_thumbnails(client.get("some-id"), tmp_path / "out")
+    # a name with a path in it keeps its last part; one that is not a plain name falls back to <w>x<h>
+    assert [p.name for p in paths] == ["800x600-contain.webp", "escape.png", "120x120.png"]
+    assert all(p.parent == tmp_path / "out" for p in paths)
 
 
 @pytest.mark.parametrize("head, name, expected", [

@@ -38,7 +38,9 @@ def test_valid_request_is_read_and_the_content_type_is_exact():
     ({"filename": "a", "contentType": "image/gif", "fileSize": "x"}, 400, "invalid_request"),
     ({"filename": "a", "contentType": "image/gif", "fileSize": 10**9}, 415, "unsupported_media_type"),
     ({"filename": "a", "contentType": "image/png", "fileSize": 0}, 400, "invalid_request"),
-    ({"filename": "a", "contentType": "image/png", "fileSize": 11534337}, 413, "file_too_large"),
+    ({"filename": "a", "contentType": "image/png", "fileSize": 11534337, "renditions": []}, 413, "file_too_large"),
+    ({"filename": "a", "contentType": "image/png", "fileSize": 5, "renditions": [], "webhookUrl": "ftp://x"},
+     400, "invalid_request"),
     ({"filename": "a", "contentType": "image/png", "fileSize": 5, "webhookUrl": "ftp://x"}, 422, "invalid_webhook_url"),
 ])
 def test_checks_run_in_the_order_of_the_contract(body, status, code):
@@ -85,8 +87,10 @@ ITEM = ImageRecord.from_item({
     "id": "img1", "status": "completed", "filename": "cat.jpg", "declaredType": "image/jpeg",
     "declaredSize": 10, "size": 999, "type": "image/jpeg", "completedAt": "2026-01-01T00:00:00.000Z",
     "uploadKey": "uploads/img1",
-    "thumbnails": [Thumbnail(w, h, f"thumbnails/img1/{w}x{h}.jpg", "image/jpeg", 1).to_item()
+    "thumbnails": [Thumbnail(f"{w}x{h}.jpg", w, h, "cover", "center", "jpeg", 1, f"thumbnails/img1/{w}x{h}.jpg",
+                             "image/jpeg").to_item()
                    for w, h in ((400, 300), (160, 120), (120, 120))],
+    "placeholder": "1QcSHQRnh493V4dIh4eXh1h4kJUI",
 })
 
 
@@ -102,9 +106,11 @@ def test_completed_event_matches_the_contract():
     assert event == {
         "type": "thumbnails.generated", "timestamp": "2026-01-01T00:00:00.000Z",
         "data": {"id": "img1", "status": "completed", "originalUrl": "https://s/uploads/img1",
-                 "thumbnails": [{"size": {"width": 400, "height": 300}, "url": "https://s/thumbnails/img1/400x300.jpg"},
-                                {"size": {"width": 160, "height": 120}, "url": "https://s/thumbnails/img1/160x120.jpg"},
-                                {"size": {"width": 120, "height": 120}, "url": "https://s/thumbnails/img1/120x120.jpg"}],
+                 "thumbnails": [{"name": f"{w}x{h}.jpg", "size": {"width": w, "height": h}, "fit": "cover",
+                                 "gravity": "center", "format": "jpeg", "bytes": 1,
+                                 "url": f"https://s/thumbnails/img1/{w}x{h}.jpg"}
+                                for w, h in ((400, 300), (160, 120), (120, 120))],
+                 "placeholder": "1QcSHQRnh493V4dIh4eXh1h4kJUI",
                  "metadata": {"fileSize": 999, "type": "image/jpeg", "filename": "cat.jpg"}},
     }
 
@@ -115,7 +121,7 @@ def test_failed_event_carries_the_error_and_no_thumbnails():
     event = build_event(failed, Links(), 60)
     assert event["type"] == "thumbnails.failed"
     assert event["data"]["error"] == {"code": "corrupt_image", "message": "bad"}
-    assert event["data"]["thumbnails"] == []
+    assert event["data"]["thumbnails"] == [] and event["data"]["placeholder"] is None
 
 
 def test_signature_verifies_with_the_standard_webhooks_library():

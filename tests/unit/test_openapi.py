@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from app import app
+from tests.budget import over_avif_budget, over_output_budget
 from chalicelib import paging, upload_request
 from chalicelib.errors import ApiError
 from chalicelib.webhook_urls import UnsafeWebhookUrl, UrlPolicy, check_webhook_url
@@ -136,6 +137,105 @@ def test_server_and_schema_agree_on_the_syntax_of_a_webhook_url(url):
     assert accepted == schema.is_valid(url)
 
 
+# --- renditions: the schema says what the server checks, but for the two rules it cannot ---
+
+def _rendition_schema():
+    spec = _spec()
+    renditions = dict(spec["components"]["schemas"]["CreateImage"]["properties"]["renditions"])
+    renditions.pop("nullable")
+    return jsonschema_rs.Draft4Validator({**renditions, "components": spec["components"]})
+
+
+def _server_accepts_renditions(renditions, content_type="image/png") -> bool:
+    from chalicelib.rendition_request import InvalidRenditions, parse_renditions
+
+    try:
+        parse_renditions(renditions, source_types=(content_type,))
+    except InvalidRenditions:
+        return False
+    return True
+
+
+def test_the_rendition_limits_are_the_servers_own():
+    from chalicelib import rendition_request, renditions
+
+    schema = _spec()["components"]["schemas"]
+    listed, entry = schema["CreateImage"]["properties"]["renditions"], schema["Rendition"]
+    assert (listed["minItems"], listed["maxItems"]) == (renditions.MIN_RENDITIONS, renditions.MAX_RENDITIONS)
+    assert sorted(entry["properties"]) == sorted(rendition_request.FIELDS)
+    for side in ("width", "height"):
+        assert (entry["properties"][side]["minimum"], entry["properties"][side]["maximum"]) == \
+            (renditions.MIN_SIDE, renditions.MAX_SIDE)
+    assert tuple(entry["properties"]["fit"]["enum"]) == renditions.FITS
+    assert tuple(entry["properties"]["gravity"]["enum"]) == renditions.GRAVITIES
+    assert tuple(entry["properties"]["format"]["enum"]) == renditions.FORMATS
+    assert entry["properties"]["background"]["pattern"] == f"^{rendition_request.BACKGROUND_PATTERN}$"
+    assert f"{renditions.MAX_OUTPUT_PIXELS:,}" in listed["description"]
+    assert f"{renditions.MAX_AVIF_PIXELS:,}" in listed["description"]
+
+
+_VALUES = {  # valid and invalid values of each field
+    "width": [1, 2048, 0, 2049, True, 1.5, "400", None], "height": [1, 2048, 0, 2049, False, None],
+    "fit": ["cover", "contain", "inside", "fill", "", None, 1], "gravity": ["center", "attention", "entropy", "north", None],
+    "focus": [{"x": 0, "y": 1}, {"x": 0.5, "y": 0.25}, {"x": 1.5, "y": 0}, {"x": 0.5}, {"x": 0.1, "y": 0.1, "z": 0},
+              [0.5, 0.5], {"x": True, "y": 0}, None],
+    "format": ["source", "jpeg", "png", "webp", "avif", "gif", "JPEG", None],
+    "quality": [1, 100, 0, 101, 50.5, True, None],
+    "background": ["#000000", "#AbCdEf", "#fff", "white", "#0000000", "#00000g", None],
+    "extra": [1],
+}
+
+
+def _pairs():
+    """Every pair of fields with every pair of their values, on a valid 10x10 entry: each rule
+    between fields involves two of them, so this meets every rule and every value."""
+    import itertools
+
+    for a, b in itertools.combinations(sorted(_VALUES), 2):
+        for va, vb in itertools.product(_VALUES[a], _VALUES[b]):
+            yield {"width": 10, "height": 10, a: va, b: vb}
+
+
+def test_server_and_schema_agree_on_every_pair_of_rendition_fields():
+    schema, checked, accepted = _rendition_schema(), 0, 0
+    for entry in _pairs():
+        server = _server_accepts_renditions([entry])
+        assert server == schema.is_valid([entry]), entry
+        checked, accepted = checked + 1, accepted + server
+    assert checked > 1000 and 100 < accepted < checked  # both answers were seen, many times
+
+
+WHAT_THE_SCHEMA_CANNOT_SAY = (
+    [{"width": 10, "height": 10}, {"width": 10, "height": 10, "fit": "cover"}],
+    [{"width": 10, "height": 10, "format": "png"}, {"width": 10, "height": 10}],
+    [{"width": 10, "height": 10, "focus": {"x": 0.12345, "y": 0}}, {"width": 10, "height": 10, "focus": {"x": 0.1234, "y": 0}}],
+    over_output_budget(),
+    over_avif_budget(),
+    [{"width": 2048, "height": 1024, "format": "avif"}, {"width": 2048, "height": 1025, "format": "avif", "quality": 5}],
+)
+
+
+def test_the_schemathesis_hook_brings_valid_requests_within_the_rules_the_schema_cannot_say():
+    from chalicelib import renditions
+    from tests.e2e import schemathesis_hooks
+    from tests.e2e.schemathesis_hooks import within_the_rules
+
+    assert (schemathesis_hooks.MAX_OUTPUT_PIXELS, schemathesis_hooks.MAX_AVIF_PIXELS) == \
+        (renditions.MAX_OUTPUT_PIXELS, renditions.MAX_AVIF_PIXELS)
+
+    for entries in WHAT_THE_SCHEMA_CANNOT_SAY:
+        body = within_the_rules({"contentType": "image/png", "renditions": entries})
+        assert 1 <= len(body["renditions"]) and _server_accepts_renditions(body["renditions"]), body
+    fine = [{"width": 10, "height": 10}, {"width": 20, "height": 20, "format": "avif"}]
+    assert within_the_rules({"contentType": "image/png", "renditions": fine})["renditions"] == fine
+
+
+def test_what_the_schema_cannot_say_is_refused_by_the_server_only():
+    schema = _rendition_schema()
+    for entries in WHAT_THE_SCHEMA_CANNOT_SAY:
+        assert schema.is_valid(entries) and not _server_accepts_renditions(entries), entries
+
+
 # --- every response body has exactly the shape openapi.yaml declares -------------------------
 
 
@@ -198,8 +298,13 @@ def _records():
     completed = replace(
         processing, status=ImageStatus.COMPLETED, size=1200, type="image/jpeg", width=4000, height=3000,
         completed_at="2026-01-01T00:00:02.000Z",
-        thumbnails=tuple(Thumbnail(w, h, f"thumbnails/{image_id}/{w}x{h}.jpg", "image/jpeg", 99)
-                         for w, h in ((400, 300), (160, 120), (120, 120))),
+        thumbnails=tuple(Thumbnail(f"{w}x{h}{suffix}.{ext}", w, h, fit, gravity, fmt, 99,
+                                   f"thumbnails/{image_id}/{w}x{h}{suffix}.{ext}", f"image/{fmt}")
+                         for w, h, fit, gravity, fmt, suffix, ext in (
+                             (400, 300, "cover", "center", "jpeg", "", "jpg"),
+                             (800, 600, "contain", "center", "webp", "-contain", "webp"),
+                             (120, 120, "cover", "attention", "avif", "-attention", "avif"))),
+        placeholder="1QcSHQRnh493V4dIh4eXh1h4kJUI",
         webhook=replace(hook, status=DeliveryStatus.DELIVERED, attempts=1, last_attempt_at="2026-01-01T00:00:02.000Z",
                         last_status_code=204, delivered_at="2026-01-01T00:00:02.000Z"))
     failed = replace(
@@ -230,10 +335,13 @@ def test_the_image_view_in_every_state_is_exactly_the_image_schema(state):
 def test_a_changed_image_view_is_caught_by_the_schema():
     view = _views()["completed"]
     image, thumbnail = _validator("Image"), _validator("Thumbnail")
-    assert not image.is_valid({**view, "placeholder": "1QcSHQRnh493V4dIh4eXh1h4kJUI"})  # a field added
+    assert not image.is_valid({**view, "renditions": []})  # a field added
     assert not image.is_valid({k: v for k, v in view.items() if k != "error"})  # a field dropped
     assert not image.is_valid({**view, "metadata": {**view["metadata"], "exif": {}}})
-    assert not thumbnail.is_valid({**view["thumbnails"][0], "name": "400x300.jpg"})
+    assert not thumbnail.is_valid({**view["thumbnails"][0], "crop": {"x": 0, "y": 0}})
+    assert not thumbnail.is_valid({k: v for k, v in view["thumbnails"][0].items() if k != "name"})
+    assert not thumbnail.is_valid({**view["thumbnails"][0], "name": "../400x300.jpg"})
+    assert not image.is_valid({**view, "placeholder": "not base64!"})
     assert not thumbnail.is_valid({"size": {"width": 400}, "url": view["thumbnails"][0]["url"]})
 
 

@@ -13,6 +13,9 @@ from tests.unit.localapi import GATEWAY_THROTTLED, GOOD_TOKEN, LocalApi
 from thumbgen.cli import main
 from thumbgen.client import MAX_UPLOAD_BYTES
 from thumbgen.stack import free_port
+from chalicelib.renditions import MAX_OUTPUT_PIXELS
+from tests.budget import over_output_budget, specs
+from thumbgen.rendition_arg import parse_rendition
 from thumbgen.upload import output_dirs, upload_command
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
@@ -24,11 +27,11 @@ def api():
         yield running
 
 
-def run(files, api_url, *, token=GOOD_TOKEN, out=None, as_json=False):
+def run(files, api_url, *, token=GOOD_TOKEN, out=None, as_json=False, renditions=None):
     stdout, stderr = io.StringIO(), io.StringIO()
     env = {"THUMBGEN_API_URL": api_url, "THUMBGEN_TOKEN": token}
     code = upload_command([str(f) for f in files], str(out or "."), as_json, 10, env=env,
-                          stdout=stdout, stderr=stderr)
+                          stdout=stdout, stderr=stderr, renditions=renditions)
     return code, stdout.getvalue(), stderr.getvalue()
 
 
@@ -131,3 +134,32 @@ def test_help_explains_sign_in_and_exit_codes(capsys):
 def test_files_with_the_same_stem_get_their_own_directories(tmp_path):
     dirs = output_dirs([Path("a/cat.jpg"), Path("b/cat.png"), Path("cat-2.jpg"), Path("dog.jpg")], tmp_path)
     assert [d.name for d in dirs] == ["cat", "cat-2", "cat-2-2", "dog"]
+
+
+def test_renditions_are_asked_for_and_saved_under_their_names(api, tmp_path):
+    api.names = ["800x600-contain.webp", "400x400-attention.avif", "120x120.png"]
+    specs = ["800x600,fit=contain,format=webp", "400x400,gravity=attention,format=avif", "120x120"]
+    code, out, err = run([sized(tmp_path / "cat.png", 100)], api.url, out=tmp_path / "thumbs",
+                         renditions=[parse_rendition(s) for s in specs])
+    assert code == 0, err
+    assert api.bodies[0]["renditions"] == [
+        {"width": 800, "height": 600, "fit": "contain", "format": "webp"},
+        {"width": 400, "height": 400, "gravity": "attention", "format": "avif"}, {"width": 120, "height": 120}]
+    assert sorted(p.name for p in (tmp_path / "thumbs" / "cat").iterdir()) == sorted(api.names)
+    assert "800x600-contain.webp 400x400-attention.avif 120x120.png" in out
+
+
+@pytest.mark.parametrize("specs, message", [
+    (["400x300", "400x300"], "--rendition[1] asks for the same thumbnail as --rendition[0]"),
+    ([f"{n}x{n}" for n in range(1, 10)], "--rendition has 9 entries"),
+    (specs(over_output_budget()), f"the limit is {MAX_OUTPUT_PIXELS:,}"),
+])
+def test_renditions_the_api_would_refuse_exit_2_before_anything_is_sent(api, tmp_path, specs, message):
+    code, out, err = run([sized(tmp_path / "a.png", 100)], api.url, renditions=[parse_rendition(s) for s in specs])
+    assert code == 2 and message in err and out == "" and api.calls == []
+
+
+def test_a_malformed_rendition_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["upload", "a.png", "--rendition", "800x600,fit=stretch"])
+    assert exited.value.code == 2 and "fit" in capsys.readouterr().err
