@@ -8,15 +8,18 @@ import os
 from boto3.dynamodb.types import TypeDeserializer
 from chalice import Chalice, Rate, Response
 
-from chalicelib import config, framework_errors, logs, paging, service, upload_events, webpage
-from chalicelib.auth import Caller, KeysUnavailable, Unauthorized, bearer_token
-from chalicelib.delivery_queue import DeliveryTask
-from chalicelib.errors import ApiError
-from chalicelib.rate_limit import Throttled
-from chalicelib.record import ImageRecord, image_id_from_key, image_of, released_quota
-from chalicelib.record_store import plain_values
-from chalicelib.resize import ClaimHeld
-from chalicelib.upload_request import parse_upload_request
+from chalicelib import service
+from chalicelib.api import framework_errors, paging, webpage
+from chalicelib.api.rate_limit import Throttled
+from chalicelib.api.upload_request import parse_upload_request
+from chalicelib.images.record import ImageRecord, image_id_from_key, image_of, released_quota
+from chalicelib.images.store import plain_values
+from chalicelib.platform import config, logs
+from chalicelib.platform.auth import Caller, KeysUnavailable, Unauthorized, bearer_token
+from chalicelib.platform.errors import ApiError
+from chalicelib.resize import upload_events
+from chalicelib.resize.resizer import ClaimHeld
+from chalicelib.webhooks.queue import DeliveryTask
 
 app = Chalice(app_name="thumbgen")
 # Browser apps on any origin may call the API: it uses bearer tokens, never cookies.
@@ -71,7 +74,7 @@ def _caller() -> Caller:
 
 
 def _admitted(caller: Caller) -> Caller:
-    """The caller, within their own request rate (chalicelib/rate_limit.py); ApiError 429 otherwise."""
+    """The caller, within their own request rate (chalicelib/api/rate_limit.py); ApiError 429 otherwise."""
     try:
         service.rate_limiter().admit(caller.sub)
     except Throttled as throttled:
@@ -100,7 +103,7 @@ def health():
 @app.route("/", methods=["GET"])
 @_invocation
 def upload_page():
-    """The upload page (chalicelib/web/): sign in, upload, thumbnails, recent images."""
+    """The upload page (chalicelib/api/web/): sign in, upload, thumbnails, recent images."""
     path = (app.current_request.context or {}).get("path") or "/"
     return webpage.page(service.current_settings(), service.bucket_origin(), path)
 

@@ -27,8 +27,8 @@ import time
 import pyvips
 from PIL import Image
 
-from chalicelib import thumbnail_engine
-from chalicelib.renditions import Rendition
+from chalicelib.imaging import engine
+from chalicelib.imaging.renditions import Rendition
 from tests import imagegen
 
 JPEG_REFERENCE_QUALITY = 85
@@ -78,7 +78,7 @@ def corpus(quick: bool) -> list[Image.Image]:
     boxes = [Rendition(400, 300), Rendition(1024, 768)]
     images = []
     for data in sources:
-        images.extend(thumbnail_engine.render_images(data, boxes)[2])
+        images.extend(engine.render_images(data, boxes)[2])
     return images
 
 

@@ -1,4 +1,4 @@
-"""Engine benchmark: chalicelib.thumbnail_engine against libvips on the same requests, same run.
+"""Engine benchmark: chalicelib.imaging.engine against libvips on the same requests, same run.
 
     python -m bench.engine              # the table (~4 min on 2 cores; writes bench/out/engine.json)
     python -m bench.engine --reps 7     # more repetitions
@@ -59,7 +59,7 @@ def _tiny(ext: str) -> bytes:
 
 
 def _renditions(specs: list[str]) -> tuple:
-    from chalicelib.renditions import DEFAULT_RENDITIONS
+    from chalicelib.imaging.renditions import DEFAULT_RENDITIONS
     from thumbgen.rendition_arg import parse_rendition
 
     return tuple(parse_rendition(spec) for spec in specs) or DEFAULT_RENDITIONS
@@ -68,7 +68,7 @@ def _renditions(specs: list[str]) -> tuple:
 def _oriented_need(width: int, height: int, orientation: int, renditions: tuple) -> tuple[int, int]:
     """The working size the engine keeps (DRAFT/REDUCE margin x the largest output scale),
     in display orientation."""
-    from chalicelib.thumbnail_engine import DRAFT_MARGIN
+    from chalicelib.imaging.engine import DRAFT_MARGIN
 
     if orientation in (5, 6, 7, 8):
         width, height = height, width
@@ -87,8 +87,8 @@ _CROP = {"center": "centre", "attention": "attention", "entropy": "entropy"}
 def _libvips_render(data: bytes, renditions: tuple) -> list[bytes]:
     import pyvips
 
-    from chalicelib import thumbnail_engine as engine
-    from chalicelib.renditions import HAS_ALPHA, quality_of, resolve_format
+    from chalicelib.imaging import engine
+    from chalicelib.imaging.renditions import HAS_ALPHA, quality_of, resolve_format
 
     head = pyvips.Image.new_from_buffer(data, "")  # header only
     orientation = head.get("orientation") if head.get_typeof("orientation") else 1
@@ -146,7 +146,7 @@ def _floor(data: bytes, renditions: tuple) -> list[bytes]:
 
 
 def _engine(data: bytes, renditions: tuple) -> list[bytes]:
-    from chalicelib.thumbnail_engine import render
+    from chalicelib.imaging.engine import render
 
     return [r.data for r in render(data, renditions).renditions]
 
@@ -163,7 +163,7 @@ def child(kind: str, path: str, specs: list[str], *, one_cpu: bool = False) -> d
     if one_cpu or "BENCH_CPU" in os.environ:
         os.sched_setaffinity(0, {int(os.environ.get("BENCH_CPU", min(os.sched_getaffinity(0))))})
     pyvips.cache_set_max(0)
-    import chalicelib.thumbnail_engine  # noqa: F401  (imports are not part of the measurement)
+    import chalicelib.imaging.engine  # noqa: F401  (imports are not part of the measurement)
 
     run = {"engine": _engine, "libvips": _libvips_render, "floor": _floor}[kind]
     renditions = _renditions(specs)
@@ -186,7 +186,7 @@ def cold_start() -> dict:
     import time
 
     t0 = time.perf_counter()
-    import chalicelib.thumbnail_engine  # noqa: F401
+    import chalicelib.imaging.engine  # noqa: F401
 
     result = {"imaging_ms": (time.perf_counter() - t0) * 1000}
     if (ROOT / "app.py").exists():
@@ -286,7 +286,7 @@ def _format_row(r: dict) -> str:
 def report_cold_start(reps: int) -> dict:
     runs = [_spawn("--cold") for _ in range(reps)]
     result = {"imaging_ms": _median(runs, "imaging_ms"), "rss_mb": _median(runs, "rss_mb")}
-    line = f"cold start: import chalicelib.thumbnail_engine {result['imaging_ms']:.0f} ms"
+    line = f"cold start: import chalicelib.imaging.engine {result['imaging_ms']:.0f} ms"
     if all("app_ms" in r for r in runs):
         result["app_ms"] = _median(runs, "app_ms")
         line += f", import app {result['app_ms']:.0f} ms"
@@ -331,7 +331,7 @@ def budget_specs(avif_quality: int, output_pixels: int | None = None, avif_pixel
     attention gravity, every other pixel in WebP at quality 100 (after AVIF the slowest
     encoder per pixel), the first of them as large as allowed (up to 2048 x 2048, which
     needs the full-size working image), the rest shared out evenly."""
-    from chalicelib.renditions import MAX_AVIF_PIXELS, MAX_OUTPUT_PIXELS, MAX_RENDITIONS, MAX_SIDE
+    from chalicelib.imaging.renditions import MAX_AVIF_PIXELS, MAX_OUTPUT_PIXELS, MAX_RENDITIONS, MAX_SIDE
 
     output_pixels, avif_pixels = output_pixels or MAX_OUTPUT_PIXELS, avif_pixels or MAX_AVIF_PIXELS
     side = min(MAX_SIDE, math.isqrt(avif_pixels))
@@ -352,7 +352,7 @@ def budget(avif_qualities: list[int], output_pixels: int | None, avif_pixels: in
     """Time and peak memory of the worst accepted request on the worst admissible input
     (the budget in renditions.py, or the one given to try another)."""
     from bench.images import BUDGET_CLASSES
-    from chalicelib.renditions import MAX_AVIF_PIXELS, MAX_OUTPUT_PIXELS
+    from chalicelib.imaging.renditions import MAX_AVIF_PIXELS, MAX_OUTPUT_PIXELS
 
     (name, path), = ensure_elsewhere([c.name for c in BUDGET_CLASSES]).items()
     print(f"work budget: output pixels {output_pixels or MAX_OUTPUT_PIXELS:,}, AVIF pixels"

@@ -76,7 +76,7 @@ CLASSES: tuple[InputClass, ...] = (
 
 def _limit_side() -> int:
     """The largest square whose pixel count is within the engine's MAX_PIXELS."""
-    from chalicelib.thumbnail_engine import MAX_PIXELS
+    from chalicelib.imaging.engine import MAX_PIXELS
 
     return math.isqrt(MAX_PIXELS)
 

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 
 from bench.images import DATA_DIR
 from tests import imagegen
-from thumbgen import faults
 from thumbgen.client import ThumbgenClient
+from thumbgen.local import faults
 from thumbgen.receiver import WebhookReceiver
 
 MIX_VERSION = 1
@@ -166,9 +166,9 @@ def run_load(api_url: str, token: str, inputs: list[Input], *, uploads: int, con
 
 
 def _render(data: bytes) -> int:
-    from chalicelib import thumbnail_engine
+    from chalicelib.imaging import engine
 
-    return len(thumbnail_engine.render_thumbnails(data).renditions)
+    return len(engine.render_thumbnails(data).renditions)
 
 
 def engine_throughput(inputs: list[Input], uploads: int, workers: int) -> float:
@@ -210,7 +210,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     logging.getLogger("thumbgen").setLevel(logging.WARNING)
-    from thumbgen.stack import LocalStack, free_port
+    from thumbgen.local.stack import LocalStack, free_port
 
     inputs = load_mix()
     with tempfile.TemporaryDirectory() as faults_dir:

@@ -12,7 +12,7 @@ to the engine's own time for the same image in this run -- the part no plumbing 
 and what bounds the ratio here: the local stack's own cost per image (the same uploads with
 a 1 MP JPEG, whose engine time is small) and the CPU each process spends per upload. Then the same uploads through the local
 stack with AWS's asynchronous hops added as delays drawn from published distributions
-(thumbgen/latency.py, sources cited there), which estimates what the design can promise on
+(thumbgen/local/latency.py, sources cited there), which estimates what the design can promise on
 AWS: p50 and p99 per path.
 """
 from __future__ import annotations
@@ -30,9 +30,9 @@ import time
 from bench import images
 from bench.load import cpu_seconds, load_mix, stack_processes
 from thumbgen.client import ThumbgenClient
-from thumbgen.latency import HOPS
+from thumbgen.local.latency import HOPS
+from thumbgen.local.stack import LocalStack, free_port
 from thumbgen.receiver import WebhookReceiver
-from thumbgen.stack import LocalStack, free_port
 
 TARGET_RATIO = 1.5  # with complete: median within 1.5x the engine's own time
 
@@ -48,13 +48,13 @@ def small_jpeg() -> bytes:
 
 
 def engine_ms(data: bytes, runs: int = 7) -> float:
-    from chalicelib import thumbnail_engine
+    from chalicelib.imaging import engine
 
-    thumbnail_engine.render_thumbnails(data)  # warm: imports, codec tables
+    engine.render_thumbnails(data)  # warm: imports, codec tables
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        thumbnail_engine.render_thumbnails(data)
+        engine.render_thumbnails(data)
         times.append((time.perf_counter() - t0) * 1000)
     return statistics.median(times)
 

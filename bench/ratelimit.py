@@ -1,4 +1,4 @@
-"""What the per-user rate limit costs each API request (chalicelib/rate_limit.py).
+"""What the per-user rate limit costs each API request (chalicelib/api/rate_limit.py).
 
     python -m bench.ratelimit                 # ~1 min
     python -m bench.ratelimit --requests 1000
@@ -34,12 +34,12 @@ import boto3
 import requests
 
 from bench.load import percentile
-from chalicelib.rate_limit import RateLimit, RateLimiter, Throttled
-from chalicelib.record import ImageRecord
-from chalicelib.record_store import RecordStore
+from chalicelib.api.rate_limit import RateLimit, RateLimiter, Throttled
+from chalicelib.images.record import ImageRecord
+from chalicelib.images.store import RecordStore
 from tests.live_stack import running_stack
-from thumbgen import resources
-from thumbgen.stack import free_port, local_client
+from thumbgen.local import resources
+from thumbgen.local.stack import free_port, local_client
 
 WRU_PRICE = 0.625  # $ per million on-demand write request units, us-east-1 (docs/deploy.md#cost)
 API_GATEWAY_PRICE = 3.50  # $ per million REST API requests, first tier
@@ -68,7 +68,7 @@ def timed(call) -> float:
 
 def embedded_dynamodb(stack: ExitStack) -> str:
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "thumbgen.embedded_aws", "127.0.0.1", str(port),
+    process = subprocess.Popen([sys.executable, "-m", "thumbgen.local.embedded_aws", "127.0.0.1", str(port),
                                 "--one-request-at-a-time"], cwd=REPO, stdout=subprocess.DEVNULL)
     stack.callback(process.wait, 10)
     stack.callback(process.terminate)

@@ -1,7 +1,8 @@
 """Wiring: builds the adapters from the settings, lazily, once per process.
 
 Handlers in app.py call these getters; tests reset them between runs. Nothing here
-decides anything: the use cases live in api.py, resize.py and webhook_delivery.py.
+decides anything: the use cases live in api/use_cases.py, resize/resizer.py and
+webhooks/delivery.py.
 """
 from __future__ import annotations
 
@@ -9,22 +10,23 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from chalicelib import aws, logs, upload_events
-from chalicelib.api import ImageApi
-from chalicelib.auth import JwksCache, TokenVerifier
-from chalicelib.config import Settings, settings
-from chalicelib.webhook_delivery import WebhookDelivery
-from chalicelib.resize import Resizer
-from chalicelib.delivery_queue import DeliveryQueue
-from chalicelib.rate_limit import RateLimit, RateLimiter
-from chalicelib.record import ImageRecord, StageKey
-from chalicelib.record_store import RecordStore
-from chalicelib.storage import ImageStorage, require_conditional_put
-from chalicelib.sweeper import Sweeper
-from chalicelib.webhook_budget import HostBudget
-from chalicelib.webhook_secrets import SecretStore, WebhookSecrets
-from chalicelib.webhook_urls import UrlPolicy
-from chalicelib.webhook_sender import Sender
+from chalicelib.api.rate_limit import RateLimit, RateLimiter
+from chalicelib.api.use_cases import ImageApi
+from chalicelib.images.record import ImageRecord, StageKey
+from chalicelib.images.store import RecordStore
+from chalicelib.platform import aws, logs
+from chalicelib.platform.auth import JwksCache, TokenVerifier
+from chalicelib.platform.config import Settings, settings
+from chalicelib.platform.storage import ImageStorage, require_conditional_put
+from chalicelib.resize import upload_events
+from chalicelib.resize.resizer import Resizer
+from chalicelib.resize.sweeper import Sweeper
+from chalicelib.webhooks.budget import HostBudget
+from chalicelib.webhooks.delivery import WebhookDelivery
+from chalicelib.webhooks.queue import DeliveryQueue
+from chalicelib.webhooks.secrets import SecretStore, WebhookSecrets
+from chalicelib.webhooks.sender import Sender
+from chalicelib.webhooks.urls import UrlPolicy
 
 _lock = threading.RLock()
 _cache: dict[str, Any] = {}
@@ -159,4 +161,4 @@ def verifier() -> TokenVerifier:
 
 def load_image_engine() -> None:
     """Import the image libraries now (the resize function's init phase)."""
-    from chalicelib import thumbnail_engine  # noqa: F401
+    from chalicelib.imaging import engine  # noqa: F401

@@ -1,9 +1,9 @@
 """Rendition requests just over the work budget, whatever it is set to (MAX_OUTPUT_PIXELS and
-MAX_AVIF_PIXELS in chalicelib/renditions.py are set by measurement): distinct entries of the
+MAX_AVIF_PIXELS in chalicelib/imaging/renditions.py are set by measurement): distinct entries of the
 largest box, one more than the budget holds."""
 from __future__ import annotations
 
-from chalicelib.renditions import MAX_AVIF_PIXELS, MAX_OUTPUT_PIXELS, MAX_RENDITIONS, MAX_SIDE
+from chalicelib.imaging.renditions import MAX_AVIF_PIXELS, MAX_OUTPUT_PIXELS, MAX_RENDITIONS, MAX_SIDE
 
 BOX = MAX_SIDE * MAX_SIDE
 _VARIANTS = ({}, {"fit": "contain"}, {"fit": "inside"}, {"format": "webp"}, {"format": "png"},

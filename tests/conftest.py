@@ -34,7 +34,7 @@ def aws(monkeypatch):
     from moto import mock_aws
 
     from chalicelib import service
-    from thumbgen.resources import create_resources
+    from thumbgen.local.resources import create_resources
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)

@@ -213,7 +213,7 @@ def make_jpeg(
 @contextmanager
 def _whole_jpeg_buffer(img: Image.Image) -> Iterator[None]:
     """Pillow writes a progressive JPEG in one buffer of ~1 byte per pixel, too small for
-    grain (see chalicelib/thumbnail_engine.py): allow the JPEG worst case, 2 bytes per sample.
+    grain (see chalicelib/imaging/engine.py): allow the JPEG worst case, 2 bytes per sample.
     Restored afterwards, so the engine is tested with its own setting only."""
     before = ImageFile.MAXBLOCK
     ImageFile.MAXBLOCK = max(before, 2 * img.width * img.height * len(img.getbands()) + 65536)

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from thumbgen.client import ThumbgenClient
-from thumbgen.stack import DEMO_USER, free_port, local_client
+from thumbgen.local.stack import DEMO_USER, free_port, local_client
 from thumbgen.users import local_pool, token_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,7 +88,7 @@ def running_stack(log: Path, **env: str) -> Iterator[RunningStack]:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     log = tmp_path_factory.mktemp("stack") / "stack.log"
-    faults_dir = tmp_path_factory.mktemp("faults")  # thumbgen/faults.py: tests arm faults here
+    faults_dir = tmp_path_factory.mktemp("faults")  # thumbgen/local/faults.py: tests arm faults here
     with running_stack(log, WEBHOOK_RETRY_SCHEDULE="1,1,1", WEBHOOK_CONNECT_TIMEOUT="1",
                        WEBHOOK_READ_TIMEOUT="1.5", THUMBGEN_FAULTS_DIR=str(faults_dir)) as running:
         running.faults_dir = faults_dir

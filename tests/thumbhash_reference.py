@@ -1,5 +1,5 @@
 """The ThumbHash reference algorithm (https://github.com/evanw/thumbhash, js/thumbhash.js),
-ported line by line and kept deliberately naive, to check chalicelib/thumbhash.py against:
+ported line by line and kept deliberately naive, to check chalicelib/imaging/thumbhash.py against:
 `rgba_to_thumb_hash` (the per-coefficient double loop), `thumb_hash_to_rgba`,
 `thumb_hash_to_average_rgba` and `thumb_hash_to_approximate_aspect_ratio`."""
 from __future__ import annotations

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return upload_command(args.files, args.out, args.json, args.timeout, renditions=args.rendition)
     if args.command == "run":
-        from thumbgen.runner import run_forever
+        from thumbgen.local.runner import run_forever
 
         return run_forever(aws_port=args.aws_port, api_port=args.api_port)
     if args.command == "token":

@@ -32,8 +32,8 @@ from urllib.parse import urlparse
 
 import requests
 
-from chalicelib.config import MAX_UPLOAD_BYTES_DEFAULT
-from chalicelib.renditions import Rendition
+from chalicelib.imaging.renditions import Rendition
+from chalicelib.platform.config import MAX_UPLOAD_BYTES_DEFAULT
 from thumbgen.retry import Backoff, Polling, parse_retry_after, worth_retrying
 
 MAX_UPLOAD_BYTES = MAX_UPLOAD_BYTES_DEFAULT  # 11 MiB = 11,534,336 bytes: the service's limit

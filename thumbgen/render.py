@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from chalicelib.renditions import DEFAULT_RENDITIONS, Rendition
-from chalicelib.thumbnail_engine import ImageRejected, render
+from chalicelib.imaging.engine import ImageRejected, render
+from chalicelib.imaging.renditions import DEFAULT_RENDITIONS, Rendition
 
 MAX_UPLOAD_BYTES = 11 * 1024 * 1024  # docs/api.md "Limits": 11 MiB
 

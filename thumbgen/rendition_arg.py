@@ -13,7 +13,15 @@ from __future__ import annotations
 import argparse
 import re
 
-from chalicelib.renditions import FITS, FOCUS_DECIMALS, FORMATS, GRAVITIES, MAX_SIDE, MIN_SIDE, Rendition
+from chalicelib.imaging.renditions import (
+    FITS,
+    FOCUS_DECIMALS,
+    FORMATS,
+    GRAVITIES,
+    MAX_SIDE,
+    MIN_SIDE,
+    Rendition,
+)
 
 FIELDS = ("fit", "gravity", "focus", "format", "quality", "background")
 _SIZE = re.compile(r"(\d+)[xX](\d+)")

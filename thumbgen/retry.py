@@ -8,7 +8,7 @@ Blog, "Exponential Backoff And Jitter": sleep = random(0, min(cap, base * 2^atte
 the waits of one call never add up to more than `max_wait`. API Gateway's own throttling
 answers 429 `{"message": "Too Many Requests"}` without Retry-After: backoff covers it. A
 429 of the API itself without Retry-After (redelivery rounds used up) says that waiting
-will not help: it is not retried. The web page (chalicelib/web/app.js) follows the same
+will not help: it is not retried. The web page (chalicelib/api/web/app.js) follows the same
 rules.
 """
 from __future__ import annotations

@@ -13,7 +13,7 @@ import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
 from thumbgen import users
-from thumbgen.stack import local_client
+from thumbgen.local.stack import local_client
 
 
 class SignInError(Exception):

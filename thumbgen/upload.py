@@ -12,7 +12,7 @@ from typing import TextIO
 
 import requests
 
-from chalicelib.renditions import Rendition
+from chalicelib.imaging.renditions import Rendition
 from thumbgen.client import MAX_UPLOAD_BYTES, ApiError, ThumbgenClient
 from thumbgen.progress import ProgressBoard
 
@@ -110,7 +110,7 @@ def check_renditions(renditions: list[Rendition] | None) -> None:
     only by `source` and the format it becomes for one file are refused for that file.)"""
     if not renditions:
         return
-    from chalicelib.rendition_request import InvalidRenditions, parse_renditions
+    from chalicelib.imaging.rendition_rules import InvalidRenditions, parse_renditions
 
     try:
         parse_renditions([r.to_item() for r in renditions], source_types=(), field="--rendition")

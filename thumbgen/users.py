@@ -58,7 +58,7 @@ def token_for(cognito: Any, pool_id: str, client_id: str, username: str,
 
 def local_pool(cognito: Any) -> tuple[str, str]:
     """The local stack's user pool and public app client, found by name."""
-    from thumbgen.resources import APP_CLIENT, USER_POOL
+    from thumbgen.local.resources import APP_CLIENT, USER_POOL
 
     pools = [p for p in cognito.list_user_pools(MaxResults=60)["UserPools"] if p["Name"] == USER_POOL]
     if not pools:

@@ -79,7 +79,7 @@ def main() -> int:
             f"| the upload, {SAMPLE.stat().st_size // 1024} KB | | ![sample](sample.jpg) |"]
     made = sorted((out / "sample").iterdir())
     by_name = {p.name: p for p in made}
-    from chalicelib.renditions import names  # the engine's own naming rule
+    from chalicelib.imaging.renditions import names  # the engine's own naming rule
     from thumbgen.rendition_arg import parse_rendition
 
     for (spec, what), name in zip(EXAMPLES, names([parse_rendition(s) for s, _ in EXAMPLES], "image/jpeg")):

@@ -88,11 +88,11 @@ def test_a_chosen_format_applies_to_the_stages_sizes(page, stack):
 
 
 def placeholder_of(picture: Image.Image) -> str:
-    from chalicelib import thumbnail_engine
+    from chalicelib.imaging import engine
 
     out = io.BytesIO()
     picture.save(out, "PNG")
-    return thumbnail_engine.render(out.getvalue()).placeholder
+    return engine.render(out.getvalue()).placeholder
 
 
 DECODE = """async (placeholders) => {

@@ -1,14 +1,14 @@
 """Workers killed or hung half-way, on the embedded stack: nothing lost, nothing stuck,
 nothing sent twice. The stack's resize runs in worker processes with a 6 s timeout, an
-8 s lease and a 10 s visibility timeout on the uploads queue (thumbgen/stack.py), so a
+8 s lease and a 10 s visibility timeout on the uploads queue (thumbgen/local/stack.py), so a
 killed worker's image is retried after 10 s and finished by the next worker."""
 from __future__ import annotations
 
 import time
 
 from bench.load import SMALL, load_mix, run_load
-from thumbgen import faults
 from tests.imagegen import make_jpeg, make_png
+from thumbgen.local import faults
 
 BOUND = 45  # seconds: visibility (10) + a hang's timeout (6) + the retry, with room for a busy machine
 

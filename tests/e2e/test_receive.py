@@ -13,7 +13,7 @@ import uuid
 
 from tests.imagegen import make_jpeg
 from tests.live_stack import ROOT
-from thumbgen.stack import free_port
+from thumbgen.local.stack import free_port
 
 USER = "e2e-receive"
 

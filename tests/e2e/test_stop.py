@@ -11,7 +11,7 @@ import time
 import requests
 
 from tests.live_stack import ROOT
-from thumbgen.stack import free_port
+from thumbgen.local.stack import free_port
 
 
 def group_alive(pgid: int) -> bool:

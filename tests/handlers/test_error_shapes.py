@@ -33,7 +33,7 @@ def test_a_method_a_path_does_not_serve_is_our_405_with_allow(client):
 def test_an_error_no_handler_caught_is_our_500_and_says_nothing_of_it(client, aws):
     from botocore.stub import Stubber
 
-    from chalicelib import aws as lazy_aws
+    from chalicelib.platform import aws as lazy_aws
 
     image_id = create(client)["id"]
     with Stubber(lazy_aws.resource("dynamodb").meta.client) as dynamodb:

@@ -26,7 +26,7 @@ def delayed(aws) -> int:
 
 def attempt_one(image_id: str) -> str:
     """The task the stream queues for the outcome's claimed first attempt."""
-    from chalicelib.delivery_queue import DeliveryTask
+    from chalicelib.webhooks.queue import DeliveryTask
 
     return DeliveryTask(image_id, f"msg_{image_id}_completed", 1, 1).to_json()
 

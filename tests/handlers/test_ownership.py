@@ -15,7 +15,7 @@ import yaml
 
 from tests.conftest import put_upload, queue_messages, sub_of, upload_event
 from tests.imagegen import make_jpeg
-from thumbgen.stack import free_port
+from thumbgen.local.stack import free_port
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
@@ -263,7 +263,7 @@ def test_a_delete_stopped_by_s3_says_so_and_the_next_delete_finishes_it(client, 
     delete answers 503, the image is still there, and DELETE again removes everything."""
     from botocore.stub import Stubber
 
-    from chalicelib import aws as lazy_aws
+    from chalicelib.platform import aws as lazy_aws
 
     image_id = create(client)["id"]
     put_upload(aws, image_id, make_jpeg(800, 600))
@@ -425,8 +425,8 @@ def test_redelivery_is_one_round_at_a_time_and_limited(make_client, aws, tokens)
 def test_a_slot_whose_item_cannot_be_written_is_given_back(aws):
     from botocore.exceptions import ClientError
 
-    from chalicelib.record import ImageRecord, ImageStatus, quota_key
-    from chalicelib.record_store import RecordStore
+    from chalicelib.images.record import ImageRecord, ImageStatus, quota_key
+    from chalicelib.images.store import RecordStore
     from tests.conftest import stage_environment
     from tests.iam.plugin import running_as
 
@@ -442,8 +442,8 @@ def test_a_slot_whose_item_cannot_be_written_is_given_back(aws):
 def test_slots_a_prune_freed_are_taken_even_if_the_owners_other_uploads_refilled_them(aws):
     """While one create prunes, the owner's other creates may fill the freed slots with
     uploads whose bytes arrive as fast: the prune's count decides, up to twice the limit."""
-    from chalicelib.record import ImageRecord, ImageStatus, quota_key
-    from chalicelib.record_store import QuotaFull, RecordStore
+    from chalicelib.images.record import ImageRecord, ImageStatus, quota_key
+    from chalicelib.images.store import QuotaFull, RecordStore
     from tests.conftest import stage_environment
     from tests.iam.plugin import running_as
 

@@ -12,11 +12,12 @@ from datetime import datetime, timedelta, timezone
 import boto3
 import pytest
 
-from chalicelib import record, webhook_state
-from chalicelib.record import ImageRecord
-from chalicelib.config import Settings
-from chalicelib.resize import MAX_PROCESSING_TRIES, Resizer
-from chalicelib.record_store import RecordStore
+from chalicelib.images import record
+from chalicelib.images.record import ImageRecord
+from chalicelib.images.store import RecordStore
+from chalicelib.platform.config import Settings
+from chalicelib.resize.resizer import MAX_PROCESSING_TRIES, Resizer
+from chalicelib.webhooks import state as webhook_state
 from tests.conftest import stage_environment
 from tests.iam.plugin import running_as
 
@@ -106,7 +107,7 @@ class GoodStorage:
 
 
 def test_a_duplicate_delivery_during_a_live_lease_is_handed_back_to_the_queue(aws):
-    from chalicelib.resize import ClaimHeld
+    from chalicelib.resize.resizer import ClaimHeld
 
     table = boto3.resource("dynamodb").Table(aws.table)
     pending_item(table, "img-4")
@@ -208,7 +209,7 @@ def test_giving_up_fails_an_unfinished_image_with_its_webhook(aws, status):
 
 
 def test_the_sweeper_fails_only_images_processing_past_the_bound(aws):
-    from chalicelib.sweeper import Sweeper
+    from chalicelib.resize.sweeper import Sweeper
 
     table = boto3.resource("dynamodb").Table(aws.table)
     records = RecordStore(table)
@@ -225,7 +226,7 @@ def test_the_sweeper_fails_only_images_processing_past_the_bound(aws):
 
 
 def test_the_sweeper_fails_every_stuck_image_not_only_the_first_page(aws):
-    from chalicelib.sweeper import Sweeper
+    from chalicelib.resize.sweeper import Sweeper
 
     table = boto3.resource("dynamodb").Table(aws.table)
     records = RecordStore(table)
@@ -259,7 +260,7 @@ class ReclaimedAfterQuery(RecordStore):
 
 
 def test_the_sweeper_leaves_an_image_a_worker_has_just_claimed_again(aws):
-    from chalicelib.sweeper import Sweeper
+    from chalicelib.resize.sweeper import Sweeper
 
     table = boto3.resource("dynamodb").Table(aws.table)
     pending_item(table, "img-back")
@@ -317,7 +318,7 @@ class SlowStorage(GoodStorage):
         return self.stopped is True
 
     def read_upload(self, key, max_bytes, stop=None):
-        from chalicelib.storage import ReadStopped
+        from chalicelib.platform.storage import ReadStopped
 
         self.reading.set()
         if self.block:

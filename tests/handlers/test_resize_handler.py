@@ -167,7 +167,7 @@ def test_dead_lettered_uploads_end_failed(client, aws):
 def test_an_upload_another_worker_holds_is_queued_again_for_when_its_lease_ends(client, aws):
     from datetime import datetime, timezone
 
-    from chalicelib import record
+    from chalicelib.images import record
     from tests.conftest import queue_messages
 
     image_id = create(client)

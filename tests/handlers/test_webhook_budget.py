@@ -7,16 +7,16 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from chalicelib.config import Settings
-from chalicelib.delivery_queue import DeliveryTask
-from chalicelib.record import ImageRecord, ImageStatus, WebhookState, webhook_id
-from chalicelib.record_store import RecordStore
-from chalicelib.storage import ImageStorage
-from chalicelib.webhook_budget import HostBudget, host_of
-from chalicelib.webhook_delivery import WebhookDelivery
-from chalicelib.webhook_secrets import SecretStore, WebhookSecrets
-from chalicelib.webhook_sender import Sender
-from chalicelib.webhook_urls import UrlPolicy
+from chalicelib.images.record import ImageRecord, ImageStatus, WebhookState, webhook_id
+from chalicelib.images.store import RecordStore
+from chalicelib.platform.config import Settings
+from chalicelib.platform.storage import ImageStorage
+from chalicelib.webhooks.budget import HostBudget, host_of
+from chalicelib.webhooks.delivery import WebhookDelivery
+from chalicelib.webhooks.queue import DeliveryTask
+from chalicelib.webhooks.secrets import SecretStore, WebhookSecrets
+from chalicelib.webhooks.sender import Sender
+from chalicelib.webhooks.urls import UrlPolicy
 from tests.conftest import stage_environment
 from tests.iam.plugin import running_as
 from thumbgen.receiver import Reply

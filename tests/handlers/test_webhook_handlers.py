@@ -11,7 +11,7 @@ import boto3
 import pytest
 from standardwebhooks import Webhook
 
-from chalicelib.delivery_queue import DeliveryTask
+from chalicelib.webhooks.queue import DeliveryTask
 from tests.conftest import queue_messages, secret_of, sqs_event, sub_of
 from tests.handlers.test_ownership import stream_records
 from thumbgen.receiver import Reply
@@ -216,7 +216,7 @@ def test_redeliver_sends_the_same_event_again(local_client, aws, receiver, token
 def test_a_failed_queue_send_cannot_strand_a_redelivery(local_client, aws, receiver, tokens, monkeypatch):
     """The round is one write; its stream record queues its attempt, and a send that fails
     there fails the batch, which the stream hands over again until it succeeds."""
-    from chalicelib import aws as aws_clients
+    from chalicelib.platform import aws as aws_clients
 
     event = stream_event(receiver.url())
     store_new_image(aws, event, owner=sub_of(tokens("alice")))

@@ -11,7 +11,7 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from chalicelib.logs import JsonFormatter
+from chalicelib.platform.logs import JsonFormatter
 from tests.conftest import put_upload, queue_messages, sqs_event, sub_of, upload_event
 from tests.imagegen import make_jpeg
 from thumbgen.receiver import Reply
@@ -172,7 +172,7 @@ def test_no_secret_reaches_the_logs(local_client, aws, receiver):
 
 
 def test_secret_values_hide_themselves_from_repr():
-    from chalicelib.webhook_secrets import SigningSecrets
+    from chalicelib.webhooks.secrets import SigningSecrets
 
     value = SigningSecrets("whsec_c2VjcmV0", "whsec_b2xk", "2030-01-01T00:00:00.000Z")
     assert "c2VjcmV0" not in repr(value) and "b2xk" not in repr(value)
@@ -180,7 +180,7 @@ def test_secret_values_hide_themselves_from_repr():
 
 @pytest.mark.parametrize("stored", [{"current": "not-a-secret"}, {"current": 7}, {}])
 def test_a_malformed_stored_secret_is_refused_not_used(stored):
-    from chalicelib.webhook_secrets import SigningSecrets
+    from chalicelib.webhooks.secrets import SigningSecrets
 
     with pytest.raises(ValueError):
         SigningSecrets.from_item(stored)

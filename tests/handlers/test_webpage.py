@@ -8,9 +8,9 @@ import re
 import boto3
 from botocore.config import Config as BotoConfig
 
-from chalicelib import webpage
-from chalicelib.config import Settings
-from chalicelib.storage import ImageStorage
+from chalicelib.api import webpage
+from chalicelib.platform.config import Settings
+from chalicelib.platform.storage import ImageStorage
 
 
 def directives(csp: str) -> dict[str, list[str]]:

@@ -25,8 +25,8 @@ from moto.core.responses import ActionAuthenticatorMixin
 from moto.dynamodb.responses import DynamoHandler
 from moto.sqs.responses import SQSResponse
 
-from chalicelib import record
-from chalicelib.record import ImageRecord
+from chalicelib.images import record
+from chalicelib.images.record import ImageRecord
 from tests.conftest import stage_environment, upload_event
 from tests.iam.evaluate import as_list
 from tests.iam.stack import Stack

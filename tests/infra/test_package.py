@@ -152,7 +152,7 @@ def test_only_the_app_and_its_dependencies_ship(names):
                      for p in (REPO / "chalicelib").rglob("*")
                      if p.is_file() and "__pycache__" not in p.parts)
     assert shipped_lib == in_repo
-    assert "chalicelib/web/index.html" in shipped_lib  # the web page ships with the code
+    assert "chalicelib/api/web/index.html" in shipped_lib  # the web page ships with the code
 
 
 def test_terraform_declares_every_function_on_python312_with_the_configured_size(terraform):
@@ -209,12 +209,12 @@ for handler in handlers:
 import_seconds = time.perf_counter() - started
 import app
 from PIL import Image
-from chalicelib import thumbnail_engine
+from chalicelib.imaging import engine
 rendered = {}
 for fmt in ("JPEG", "PNG"):
     buf = io.BytesIO()
     Image.new("RGB", (1600, 1200), (200, 30, 30)).save(buf, fmt)
-    result = thumbnail_engine.render_thumbnails(buf.getvalue())
+    result = engine.render_thumbnails(buf.getvalue())
     rendered[fmt] = [[r.width, r.height, r.content_type] for r in result.renditions]
 health = app.app({
     "resource": "/health", "path": "/health", "httpMethod": "GET", "headers": {"Host": "x"},

@@ -9,7 +9,7 @@ import stat
 import pytest
 from chalice.config import Config
 
-from chalicelib.config import Settings
+from chalicelib.platform.config import Settings
 from infra.project import FUNCTIONS, OUTPUT_ENV, OUTPUT_ROLE, build_project, load_config, render_stage
 
 STAGES = ("dev", "prod")

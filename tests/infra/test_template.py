@@ -14,11 +14,11 @@ import pytest
 from botocore.config import Config as BotoConfig
 from chalice.config import Config
 
-from chalicelib.record import ImageRecord
-from chalicelib.storage import ImageStorage
+from chalicelib.images.record import ImageRecord
+from chalicelib.platform.storage import ImageStorage
 from infra.project import OUTPUT_ENV, OUTPUT_POST_DEPLOY, OUTPUT_ROLE, REPO, function_name, load_config
 from tests.infra import cfn
-from thumbgen import resources as local
+from thumbgen.local import resources as local
 
 STAGES = ("dev", "prod")
 
@@ -123,7 +123,7 @@ def test_rate_limit_table_is_on_demand_without_a_stream_and_expires_what_the_lim
     import boto3
     from moto import mock_aws
 
-    from chalicelib.rate_limit import RateLimit, RateLimiter
+    from chalicelib.api.rate_limit import RateLimit, RateLimiter
 
     table = props(template, "RateLimitTable")
     assert table["BillingMode"] == "PAY_PER_REQUEST" and "StreamSpecification" not in table
@@ -322,7 +322,7 @@ def test_alarm_dimensions_name_what_the_stage_really_runs(template, stage):
     # The sweep's metric carries the stage its environment names.
     assert stage_env(stage)["STAGE"] == stage
     # Webhook retries wait in the queue up to SQS's longest delay: that is no backlog.
-    from chalicelib.delivery_queue import SQS_MAX_DELAY
+    from chalicelib.webhooks.queue import SQS_MAX_DELAY
     parameter = template["Parameters"]["WebhookQueueAgeAlarmSeconds"]
     assert parameter["MinValue"] > SQS_MAX_DELAY and parameter["Default"] >= parameter["MinValue"]
 

@@ -11,8 +11,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from chalicelib.auth import (Caller, JwksCache, KeysUnavailable, TokenVerifier, Unauthorized,
-                             bearer_token)
+from chalicelib.platform.auth import (
+    Caller,
+    JwksCache,
+    KeysUnavailable,
+    TokenVerifier,
+    Unauthorized,
+    bearer_token,
+)
 
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TEST"
 CLIENT = "app-client-1"

@@ -10,7 +10,7 @@ from io import BytesIO
 
 import pytest
 
-from chalicelib.renditions import Rendition
+from chalicelib.imaging.renditions import Rendition
 from tests.unit.localapi import GATEWAY_THROTTLED, GOOD_TOKEN, LocalApi
 from thumbgen.client import MAX_UPLOAD_BYTES, ApiError, ThumbgenClient, _Body, sniff_content_type
 from thumbgen.retry import Backoff, Polling, parse_retry_after

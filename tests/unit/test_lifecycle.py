@@ -7,16 +7,16 @@ from datetime import datetime, timezone
 import pytest
 from standardwebhooks import Webhook
 
-from chalicelib import record
-from chalicelib.config import DEFAULT_RETRY_SCHEDULE, Settings, parse_retry_schedule
-from chalicelib.delivery_queue import DeliveryTask
-from chalicelib.errors import ApiError
-from chalicelib.record import ImageRecord, Thumbnail
-from chalicelib.upload_request import parse_upload_request
-from chalicelib.webhook_events import build_event, encode_event, sign
-from chalicelib.webhook_sender import AttemptResult
-from chalicelib.webhook_state import next_delay
-from chalicelib.webhook_urls import UrlPolicy
+from chalicelib.api.upload_request import parse_upload_request
+from chalicelib.images import record
+from chalicelib.images.record import ImageRecord, Thumbnail
+from chalicelib.platform.config import DEFAULT_RETRY_SCHEDULE, Settings, parse_retry_schedule
+from chalicelib.platform.errors import ApiError
+from chalicelib.webhooks.events import build_event, encode_event, sign
+from chalicelib.webhooks.queue import DeliveryTask
+from chalicelib.webhooks.sender import AttemptResult
+from chalicelib.webhooks.state import next_delay
+from chalicelib.webhooks.urls import UrlPolicy
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -197,7 +197,7 @@ def test_a_botocore_that_cannot_sign_if_none_match_stops_the_function():
     import boto3
     from botocore.model import ServiceModel
 
-    from chalicelib.storage import PresignUnsupported, require_conditional_put
+    from chalicelib.platform.storage import PresignUnsupported, require_conditional_put
 
     s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     require_conditional_put(s3)  # this botocore can
@@ -221,7 +221,7 @@ def test_a_botocore_that_cannot_sign_if_none_match_stops_the_function():
     ("WEBHOOK_HOURLY_ATTEMPTS_PER_HOST", "0"), ("LOG_LEVEL", "LOUD"),
 ])
 def test_a_bad_setting_stops_with_its_name(name, value):
-    from chalicelib.config import ConfigError
+    from chalicelib.platform.config import ConfigError
 
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from thumbgen import resources
-from thumbgen.stack import LocalStack, free_port
+from thumbgen.local import resources
+from thumbgen.local.stack import LocalStack, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,7 +76,7 @@ def test_the_embedded_aws_answers_without_nagle_delays():
     import threading
     import urllib.request
 
-    from thumbgen import embedded_aws
+    from thumbgen.local import embedded_aws
 
     port = free_port()
     server = embedded_aws.make_server("127.0.0.1", port)
@@ -103,7 +103,7 @@ def test_the_embedded_dynamodb_takes_its_requests_one_at_a_time():
     import threading
     import time
 
-    from thumbgen.embedded_aws import one_request_at_a_time
+    from thumbgen.local.embedded_aws import one_request_at_a_time
 
     inside, most = [0], [0]
     guard = threading.Lock()

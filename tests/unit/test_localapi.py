@@ -9,8 +9,8 @@ import requests
 from chalice import Chalice
 from chalice.config import Config
 
-from thumbgen.localapi import create_api_server
-from thumbgen.stack import free_port
+from thumbgen.local.localapi import create_api_server
+from thumbgen.local.stack import free_port
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_a_body_over_api_gateways_limit_is_our_413_before_it_is_read(api_url):
     import socket
     from urllib.parse import urlsplit
 
-    from thumbgen.localapi import MAX_BODY_BYTES
+    from thumbgen.local.localapi import MAX_BODY_BYTES
 
     parts = urlsplit(api_url)
     with socket.create_connection((parts.hostname, parts.port), timeout=5) as conn:

@@ -5,7 +5,7 @@ import io
 import json
 import logging
 
-from chalicelib import logs
+from chalicelib.platform import logs
 
 
 def test_info_lines_survive_a_warning_root_logger_as_one_json_object_each(monkeypatch):
@@ -39,7 +39,7 @@ def test_chalices_plain_text_handler_is_replaced(monkeypatch):
 
 
 def test_the_sweepers_metric_is_embedded_metric_format():
-    from chalicelib.sweeper import metric_line
+    from chalicelib.resize.sweeper import metric_line
 
     line = metric_line("prod", 3, 1767312000000)
     [directive] = line["_aws"]["CloudWatchMetrics"]

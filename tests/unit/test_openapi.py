@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from app import app
+from chalicelib.api import paging, upload_request
+from chalicelib.platform.errors import ApiError
+from chalicelib.webhooks.urls import UnsafeWebhookUrl, UrlPolicy, check_webhook_url
 from tests.budget import over_avif_budget, over_output_budget
-from chalicelib import paging, upload_request
-from chalicelib.errors import ApiError
-from chalicelib.webhook_urls import UnsafeWebhookUrl, UrlPolicy, check_webhook_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -147,7 +147,7 @@ def _rendition_schema():
 
 
 def _server_accepts_renditions(renditions, content_type="image/png") -> bool:
-    from chalicelib.rendition_request import InvalidRenditions, parse_renditions
+    from chalicelib.imaging.rendition_rules import InvalidRenditions, parse_renditions
 
     try:
         parse_renditions(renditions, source_types=(content_type,))
@@ -157,19 +157,19 @@ def _server_accepts_renditions(renditions, content_type="image/png") -> bool:
 
 
 def test_the_rendition_limits_are_the_servers_own():
-    from chalicelib import rendition_request, renditions
+    from chalicelib.imaging import rendition_rules, renditions
 
     schema = _spec()["components"]["schemas"]
     listed, entry = schema["CreateImage"]["properties"]["renditions"], schema["Rendition"]
     assert (listed["minItems"], listed["maxItems"]) == (renditions.MIN_RENDITIONS, renditions.MAX_RENDITIONS)
-    assert sorted(entry["properties"]) == sorted(rendition_request.FIELDS)
+    assert sorted(entry["properties"]) == sorted(rendition_rules.FIELDS)
     for side in ("width", "height"):
         assert (entry["properties"][side]["minimum"], entry["properties"][side]["maximum"]) == \
             (renditions.MIN_SIDE, renditions.MAX_SIDE)
     assert tuple(entry["properties"]["fit"]["enum"]) == renditions.FITS
     assert tuple(entry["properties"]["gravity"]["enum"]) == renditions.GRAVITIES
     assert tuple(entry["properties"]["format"]["enum"]) == renditions.FORMATS
-    assert entry["properties"]["background"]["pattern"] == f"^{rendition_request.BACKGROUND_PATTERN}$"
+    assert entry["properties"]["background"]["pattern"] == f"^{rendition_rules.BACKGROUND_PATTERN}$"
     assert f"{renditions.MAX_OUTPUT_PIXELS:,}" in listed["description"]
     assert f"{renditions.MAX_AVIF_PIXELS:,}" in listed["description"]
 
@@ -216,7 +216,7 @@ WHAT_THE_SCHEMA_CANNOT_SAY = (
 
 
 def test_the_schemathesis_hook_brings_valid_requests_within_the_rules_the_schema_cannot_say():
-    from chalicelib import renditions
+    from chalicelib.imaging import renditions
     from tests.e2e import schemathesis_hooks
     from tests.e2e.schemathesis_hooks import within_the_rules
 
@@ -273,8 +273,8 @@ def _response_validator(path: str, method: str, status: str):
 def _storage():
     import boto3
 
-    from chalicelib.aws import s3_config
-    from chalicelib.storage import ImageStorage
+    from chalicelib.platform.aws import s3_config
+    from chalicelib.platform.storage import ImageStorage
 
     s3 = boto3.session.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret",
                                region_name="eu-west-1").client("s3", config=s3_config({}))
@@ -286,7 +286,7 @@ def _records():
     from dataclasses import replace
     from datetime import datetime, timezone
 
-    from chalicelib.record import DeliveryStatus, ImageRecord, ImageStatus, Thumbnail, WebhookState
+    from chalicelib.images.record import DeliveryStatus, ImageRecord, ImageStatus, Thumbnail, WebhookState
 
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
     image_id = "7d9f8a2b-1c3e-4f5a-9b6d-0e1f2a3b4c5d"
@@ -317,7 +317,7 @@ def _records():
 
 
 def _views():
-    from chalicelib import views
+    from chalicelib.images import views
 
     storage = _storage()
     return {state: views.image(image, storage, 3600) for state, image in _records().items()}
@@ -346,10 +346,10 @@ def test_a_changed_image_view_is_caught_by_the_schema():
 
 
 def test_the_list_the_redelivery_and_the_created_bodies_match_their_schemas():
-    from chalicelib import views
-    from chalicelib.api import ImageApi
-    from chalicelib.config import Settings
-    from chalicelib.upload_request import UploadRequest
+    from chalicelib.api.upload_request import UploadRequest
+    from chalicelib.api.use_cases import ImageApi
+    from chalicelib.images import views
+    from chalicelib.platform.config import Settings
 
     class Records:
         def create_within_quota(self, record, max_pending, now_epoch, arrived=None):
@@ -369,7 +369,7 @@ def test_the_list_the_redelivery_and_the_created_bodies_match_their_schemas():
 
 
 def test_every_error_body_is_exactly_the_error_schema():
-    from chalicelib.framework_errors import error_body
+    from chalicelib.api.framework_errors import error_body
 
     error = _validator("Error")
     for body in (ApiError(404, "not_found", "no image").body(), error_body(415), error_body(405), error_body(500),
@@ -381,8 +381,8 @@ def test_every_error_body_is_exactly_the_error_schema():
 
 
 def test_the_health_and_config_bodies_match_their_schemas():
-    from chalicelib import webpage
-    from chalicelib.config import Settings
+    from chalicelib.api import webpage
+    from chalicelib.platform.config import Settings
 
     spec = _spec()
     for path, body in (("/health", {"status": "ok"}),

@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from chalicelib import paging
-from chalicelib.api import ImageApi
-from chalicelib.config import Settings
-from chalicelib.errors import ApiError
+from chalicelib.api import paging
+from chalicelib.api.use_cases import ImageApi
+from chalicelib.platform.config import Settings
+from chalicelib.platform.errors import ApiError
 
 KEY, OTHER_KEY = b"k" * 32, b"o" * 32
 OWNER = "3f0e6c1a-0000-4000-8000-000000000001"

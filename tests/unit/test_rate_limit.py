@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from chalicelib.rate_limit import RateLimit, RateLimiter, Throttled
+from chalicelib.api.rate_limit import RateLimit, RateLimiter, Throttled
 
 
 class Clock:
@@ -90,7 +90,7 @@ def test_a_table_that_cannot_be_written_lets_requests_through_and_says_so(code, 
 def test_no_endpoint_at_all_lets_requests_through(monkeypatch):
     from botocore.config import Config
 
-    from thumbgen.stack import free_port
+    from thumbgen.local.stack import free_port
 
     client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x",
                           endpoint_url=f"http://127.0.0.1:{free_port()}",

@@ -6,9 +6,9 @@ import io
 from contextlib import redirect_stderr
 from datetime import datetime, timezone
 
-from chalicelib.webhook_events import sign
+from chalicelib.webhooks.events import sign
+from thumbgen.local.stack import free_port
 from thumbgen.receiver import SecretVerifier, print_webhooks
-from thumbgen.stack import free_port
 
 OLD, NEW = "whsec_" + "T0xET0xET0xET0xET0xET0xET0xE", "whsec_" + "TkVXTkVXTkVXTkVXTkVXTkVXTkVX"
 BODY = '{"type":"thumbnails.generated"}'

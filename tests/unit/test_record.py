@@ -6,10 +6,11 @@ from datetime import datetime, timezone
 import boto3
 import pytest
 
-from chalicelib import record, webhook_state
-from chalicelib.record import ImageRecord, ImageStatus, Item, Outcome, Thumbnail, image_of
-from chalicelib.record_store import RecordStore
-from chalicelib.renditions import Rendition
+from chalicelib.images import record
+from chalicelib.images.record import ImageRecord, ImageStatus, Item, Outcome, Thumbnail, image_of
+from chalicelib.images.store import RecordStore
+from chalicelib.imaging.renditions import Rendition
+from chalicelib.webhooks import state as webhook_state
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 ASKED = (Rendition(800, 600, fit="contain", format="webp", background="#102030"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.renditions import Rendition
-from chalicelib.thumbnail_engine import render
+from chalicelib.imaging.engine import render
+from chalicelib.imaging.renditions import Rendition
 from tests.imagegen import cached_jpeg
 from thumbgen.cli import main
 from thumbgen.rendition_arg import parse_rendition

@@ -1,6 +1,12 @@
 """Rendition values: the stored form round-trips, formats resolve, names follow the rule."""
-from chalicelib.renditions import (DEFAULT_RENDITIONS, Rendition, base_name, names, quality_of,
-                                   resolve_format)
+from chalicelib.imaging.renditions import (
+    DEFAULT_RENDITIONS,
+    Rendition,
+    base_name,
+    names,
+    quality_of,
+    resolve_format,
+)
 
 
 def test_defaults_are_the_three_original_sizes():

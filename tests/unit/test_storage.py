@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.storage import READ_CHUNK, ImageStorage, ReadStopped, UploadMissing
+from chalicelib.platform.storage import READ_CHUNK, ImageStorage, ReadStopped, UploadMissing
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_a_download_told_to_stop_ends_at_its_next_chunk(storage, monkeypatch):
 @pytest.fixture
 def signed_in(monkeypatch):
     """ImageStorage over the app's own S3 client in `region` (presigning is local: no request)."""
-    from chalicelib import aws
+    from chalicelib.platform import aws
 
     def build(region: str, endpoint: str | None = None) -> ImageStorage:
         for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -98,7 +98,7 @@ def test_presigned_urls_and_the_page_origin_name_the_buckets_regional_host(signe
     day after the bucket is made, and a browser does not follow a preflighted PUT's redirect."""
     from urllib.parse import urlsplit
 
-    from chalicelib.webpage import content_security_policy
+    from chalicelib.api.webpage import content_security_policy
 
     storage = signed_in(region)
     host = f"{storage.bucket}.s3.{region}.amazonaws.com"

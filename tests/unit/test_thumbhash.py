@@ -1,4 +1,4 @@
-"""chalicelib/thumbhash.py against the reference algorithm (tests/thumbhash_reference.py):
+"""chalicelib/imaging/thumbhash.py against the reference algorithm (tests/thumbhash_reference.py):
 the same bytes, and a decoded placeholder that keeps the image's colour, aspect and alpha."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageStat
 
-from chalicelib import thumbhash
+from chalicelib.imaging import thumbhash
 from tests import imagegen
 from tests.thumbhash_reference import (
     rgba_to_thumb_hash,

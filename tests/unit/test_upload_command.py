@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.imaging.renditions import MAX_OUTPUT_PIXELS
+from tests.budget import over_output_budget, specs
 from tests.unit.localapi import GATEWAY_THROTTLED, GOOD_TOKEN, LocalApi
 from thumbgen.cli import main
 from thumbgen.client import MAX_UPLOAD_BYTES
-from thumbgen.stack import free_port
-from chalicelib.renditions import MAX_OUTPUT_PIXELS
-from tests.budget import over_output_budget, specs
+from thumbgen.local.stack import free_port
 from thumbgen.rendition_arg import parse_rendition
 from thumbgen.upload import output_dirs, upload_command
 

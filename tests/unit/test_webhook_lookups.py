@@ -9,9 +9,9 @@ import threading
 
 import pytest
 
-from chalicelib import webhook_state
-from chalicelib.webhook_sender import Sender
-from chalicelib.webhook_urls import HostUnresolved, UnsafeWebhookUrl, UrlPolicy, check_webhook_url
+from chalicelib.webhooks import state as webhook_state
+from chalicelib.webhooks.sender import Sender
+from chalicelib.webhooks.urls import HostUnresolved, UnsafeWebhookUrl, UrlPolicy, check_webhook_url
 
 STRICT = UrlPolicy()
 SCHEDULE = (5, 300)

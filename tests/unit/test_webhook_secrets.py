@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import boto3
 import pytest
 
-from chalicelib.webhook_secrets import SecretStore, SigningSecrets, WebhookSecrets, new_secret
+from chalicelib.webhooks.secrets import SecretStore, SigningSecrets, WebhookSecrets, new_secret
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

@@ -15,9 +15,9 @@ import pytest
 from requests_hardened import Config, HTTPSession
 from standardwebhooks import Webhook
 
-from chalicelib.webhook_urls import UrlPolicy
-from chalicelib.webhook_events import USER_AGENT, sign
-from chalicelib.webhook_sender import Sender
+from chalicelib.webhooks.events import USER_AGENT, sign
+from chalicelib.webhooks.sender import Sender
+from chalicelib.webhooks.urls import UrlPolicy
 from tests.conftest import TEST_SECRET
 from thumbgen.receiver import WebhookReceiver
 

@@ -1,15 +1,15 @@
 """The webhook delivery state machine: its decisions without AWS, and the conditional
-writes of record_store.py held to the same rules (one table of cases, run against both)."""
+writes of images/store.py held to the same rules (one table of cases, run against both)."""
 from __future__ import annotations
 
 import boto3
 import pytest
 
-from chalicelib import webhook_state
-from chalicelib.record import DeliveryStatus, ImageRecord, ImageStatus, WebhookState
-from chalicelib.record_store import RecordStore
-from chalicelib.webhook_sender import AttemptResult
-from chalicelib.webhook_state import Claim, Refusal
+from chalicelib.images.record import DeliveryStatus, ImageRecord, ImageStatus, WebhookState
+from chalicelib.images.store import RecordStore
+from chalicelib.webhooks import state as webhook_state
+from chalicelib.webhooks.sender import AttemptResult
+from chalicelib.webhooks.state import Claim, Refusal
 
 WID = "msg_i_completed"
 EARLY, STALE_BEFORE, LATE = "2026-01-01T00:00:00.000Z", "2026-01-01T00:01:00.000Z", "2026-01-01T00:02:00.000Z"

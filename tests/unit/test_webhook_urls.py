@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.webhook_urls import UnsafeWebhookUrl, UrlPolicy, check_webhook_url, is_public, normalise_ip, system_resolver
-from chalicelib.webhook_sender import Sender
+from chalicelib.webhooks.sender import Sender
+from chalicelib.webhooks.urls import (
+    UnsafeWebhookUrl,
+    UrlPolicy,
+    check_webhook_url,
+    is_public,
+    normalise_ip,
+    system_resolver,
+)
 from thumbgen.receiver import WebhookReceiver
 
 STRICT = UrlPolicy()
@@ -121,7 +128,7 @@ def test_a_receiver_that_drips_its_answer_is_cut_off_at_the_total_timeout():
     import threading
     import time
 
-    from chalicelib.webhook_urls import UrlPolicy
+    from chalicelib.webhooks.urls import UrlPolicy
 
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
