@@ -8,7 +8,7 @@ import sys
 
 from chalicelib.config import ConfigError
 from thumbgen.embedded_aws import wait_for_shutdown
-from thumbgen.stack import DEMO_USER, LocalStack, PortInUse
+from thumbgen.stack import DEMO_USER, LocalStack, StartFailed
 from thumbgen.users import validity
 
 
@@ -27,7 +27,7 @@ def run_forever(aws_port: int | None = None, api_port: int | None = None) -> int
             demo_password=os.environ.get("THUMBGEN_DEMO_PASSWORD") or None,
         )
         stack.start()
-    except (PortInUse, ConfigError) as exc:
+    except (StartFailed, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

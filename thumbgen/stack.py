@@ -6,6 +6,7 @@ handlers through their Lambda wrappers, called by the pumps.
 """
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import os
@@ -25,6 +26,7 @@ from botocore.config import Config
 from chalicelib.config import SETTING_NAMES, Settings
 from chalicelib import upload_events
 from thumbgen import latency, pumps, resources, users
+from thumbgen.embedded_aws import EXIT_ADDRESS_IN_USE
 from thumbgen.workers import WorkerPool
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -69,17 +71,33 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-class PortInUse(RuntimeError):
+class StartFailed(RuntimeError):
+    """The local stack could not start; the message says why and what to change."""
+
+
+class PortInUse(StartFailed):
     pass
 
 
+def port_in_use(host: str, port: int, setting: str | None) -> PortInUse:
+    if setting is None:  # the embedded DynamoDB's port: picked free at start, taken since
+        return PortInUse(f"{host}:{port}, the port picked for the embedded DynamoDB, was taken "
+                         "before it could listen there; start again")
+    return PortInUse(f"{host}:{port} is already in use; choose another with {setting}=…")
+
+
 def ensure_port_free(host: str, port: int, setting: str) -> None:
-    """Fail at once with a clear message rather than with a stack that half starts."""
+    """Fail at once with a clear message rather than with a stack that half starts.
+
+    The probe binds as the servers will (SO_REUSEADDR, as werkzeug's and http.server's
+    do): a port left in TIME_WAIT by the last `make run` is free for them, one something
+    listens on is not."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
-            raise PortInUse(f"{host}:{port} is already in use; choose another with {setting}=…") from None
+            raise port_in_use(host, port, setting) from None
 
 
 def _upload_hops(message: dict) -> tuple[latency.Hop, ...]:
@@ -144,8 +162,9 @@ class LocalStack:
                 [sys.executable, "-m", "thumbgen.embedded_aws", self.host, str(port), *options],
                 cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
             ))
-        for url in (self.aws_url, self.tables_url):
-            self._wait_for(f"{url}/moto-api/", "the embedded AWS")
+        for process, url, port, setting in ((self._moto[0], self.aws_url, self.aws_port, "AWS_PORT"),
+                                            (self._moto[1], self.tables_url, self.tables_port, None)):
+            self._wait_for(f"{url}/moto-api/", "the embedded AWS", process=process, port=(port, setting))
         self.resources = resources.create_resources(
             self.client("s3"), self.client("dynamodb"), self.client("sqs"), self.client("cognito-idp")
         )
@@ -244,23 +263,36 @@ class LocalStack:
         from thumbgen.localapi import create_api_server
 
         config = ChaliceConfig.create(chalice_stage="local", app_name="thumbgen")
-        self._api = create_api_server(app_module.app, config, self.host, self.api_port)
+        try:
+            self._api = create_api_server(app_module.app, config, self.host, self.api_port)
+        except OSError as exc:  # taken since start() found it free
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise port_in_use(self.host, self.api_port, "API_PORT") from None
         thread = threading.Thread(target=self._api.server.serve_forever, name="api", daemon=True)
         thread.start()
 
     def _wait_healthy(self) -> None:
         self._wait_for(f"{self.api_url}/health", "the local API")
 
-    def _wait_for(self, url: str, what: str, timeout: float = 30) -> None:
+    def _wait_for(self, url: str, what: str, timeout: float = 30, process: subprocess.Popen | None = None,
+                  port: tuple[int, str | None] | None = None) -> None:
+        """Until `url` answers 200; fails at once if `process`, which should answer it, exits
+        (on `port` already in use: PortInUse naming the port and its setting)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            code = process.poll() if process is not None else None
+            if code is not None:
+                if code == EXIT_ADDRESS_IN_USE and port is not None:
+                    raise port_in_use(self.host, port[0], port[1])
+                raise StartFailed(f"{what} exited (code {code}) before answering at {url}")
             try:
                 if requests.get(url, timeout=1).status_code == 200:
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.05)
-        raise RuntimeError(f"{what} did not come up at {url}")
+        raise StartFailed(f"{what} did not come up at {url} within {timeout:g} s")
 
     def stop(self) -> None:
         for thread in self._threads:

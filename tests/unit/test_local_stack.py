@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from thumbgen import resources
-from thumbgen.stack import LocalStack, free_port
+from thumbgen.stack import LocalStack, PortInUse, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -144,3 +144,82 @@ def test_the_local_stack_runs_dynamodb_one_request_at_a_time(monkeypatch):
         LocalStack(aws_port=free_port(), api_port=free_port())._start()
     assert "--one-request-at-a-time" not in started[0]  # S3/SQS: SQS long polls must not block it
     assert "--one-request-at-a-time" in started[1]
+
+
+def held_port(listen: bool = False) -> socket.socket:
+    """A socket bound (and listening, if asked) on a free port of 127.0.0.1."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    if listen:
+        holder.listen()
+    return holder
+
+
+@pytest.mark.parametrize("setting", ["AWS_PORT", "API_PORT"])
+def test_a_port_in_use_stops_make_run_at_once_naming_the_port_and_its_setting(setting):
+    with held_port() as holder:
+        port = holder.getsockname()[1]
+        env = {**os.environ, "AWS_PORT": str(free_port()), "API_PORT": str(free_port()), setting: str(port)}
+        result = subprocess.run([sys.executable, "-m", "thumbgen.cli", "run"], cwd=ROOT, capture_output=True,
+                                text=True, timeout=60, env=env)
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port} is already in use; choose another with {setting}=" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_port_the_last_run_left_in_time_wait_is_free_for_the_next():
+    """Stopping `make run` leaves its closed connections in TIME_WAIT on its ports for a
+    minute; the servers bind with SO_REUSEADDR, so the port is free for them."""
+    from thumbgen import embedded_aws
+    from thumbgen.stack import ensure_port_free
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server closes first: its side of the connection waits
+        client.recv(1)
+        client.close()
+    ensure_port_free("127.0.0.1", port, "AWS_PORT")
+    embedded_aws.make_server("127.0.0.1", port).server_close()
+
+
+def start_in_a_restored_environment(stack: LocalStack) -> None:
+    saved = dict(os.environ)  # the stack points this process's environment at itself
+    try:
+        stack.start()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def test_the_embedded_aws_finding_its_port_taken_after_the_check_fails_at_once(monkeypatch, capfd):
+    """Between the check and the embedded AWS listening, something took AWS_PORT: no 30 s
+    wait for a server that will never answer, no traceback, the port and its setting."""
+    monkeypatch.setattr("thumbgen.stack.ensure_port_free", lambda *args: None)
+    with held_port(listen=True) as holder:
+        stack = LocalStack(aws_port=holder.getsockname()[1], api_port=free_port())
+        with pytest.raises(PortInUse, match=f"127.0.0.1:{stack.aws_port} is already in use; choose another "
+                                            "with AWS_PORT="):
+            start_in_a_restored_environment(stack)
+    assert "Traceback" not in capfd.readouterr().err  # the embedded AWS's own stderr
+    assert all(p.poll() is not None for p in stack._moto)
+
+
+def test_the_embedded_dynamodb_finding_its_port_taken_says_to_start_again(monkeypatch):
+    with held_port(listen=True) as holder:
+        stack = LocalStack(aws_port=free_port(), api_port=free_port(), tables_port=holder.getsockname()[1])
+        with pytest.raises(PortInUse, match=f"127.0.0.1:{stack.tables_port}, the port picked for the embedded "
+                                            "DynamoDB, was taken before it could listen there; start again"):
+            start_in_a_restored_environment(stack)
+    assert all(p.poll() is not None for p in stack._moto)
+
+
+def test_the_api_finding_its_port_taken_after_the_check_names_api_port(monkeypatch):
+    monkeypatch.setattr("thumbgen.stack.ensure_port_free", lambda *args: None)
+    with held_port(listen=True) as holder:
+        stack = LocalStack(aws_port=free_port(), api_port=holder.getsockname()[1])
+        with pytest.raises(PortInUse, match=f"127.0.0.1:{stack.api_port} is already in use; choose another "
+                                            "with API_PORT="):
+            start_in_a_restored_environment(stack)
+    assert stack._moto and all(p.poll() is not None for p in stack._moto)
