@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ LOCAL_DEFAULTS = {
     "RATE_LIMIT_PER_SECOND": "1000",
     "RATE_LIMIT_BURST": "10000",
 }
+# Removed from the environment, as any AWS_ENDPOINT_URL_<SERVICE> the stack does not set.
+STRAY_AWS_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 # The resize's timeout here (the worker is killed after it, as Lambda kills a function):
 # shorter than the lease (8 s), itself shorter than the uploads queue's visibility timeout
 # (10 s), as on AWS (60 s < 70 s < 120 s).
@@ -122,6 +125,8 @@ class LocalStack:
     _threads: list[Any] = field(default_factory=list, init=False)
     _moto: list[subprocess.Popen] = field(default_factory=list, init=False)
     tables_port: int = 0  # the embedded DynamoDB's own process: a free port unless given
+    # Variables of the environment the stack set otherwise or removed (named at `make run`'s start).
+    overridden: list[str] = field(default_factory=list, init=False)
 
     @property
     def aws_url(self) -> str:
@@ -171,9 +176,7 @@ class LocalStack:
         cognito = self.client("cognito-idp")
         self.demo_password = self.demo_password or users.local_password(self.resources.user_pool_id, DEMO_USER)
         users.ensure_user(cognito, self.resources.user_pool_id, DEMO_USER, self.demo_password)
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-            os.environ.pop(name, None)  # never mix real credentials into the local stack
-        os.environ.update(self._environment())
+        self._apply_environment(os.environ)
         app_module = self._import_app()
         self._start_api(app_module)
         self._resize = WorkerPool("resize_upload", self.resize_workers, {}, timeout=LOCAL_RESIZE_TIMEOUT)
@@ -216,10 +219,24 @@ class LocalStack:
         return users.token_for(self.client("cognito-idp"), self.resources.user_pool_id,
                                self.resources.app_client_id, username, password)
 
-    def _environment(self) -> dict[str, str]:
-        """The stage environment of the local stack: its resources, then every setting the
-        caller's environment gives (as a deployed stage would read it), validated."""
-        env = {
+    def _apply_environment(self, environ: MutableMapping[str, str]) -> None:
+        """Point `environ` (this process's, inherited by the workers) at the local stack,
+        noting in `overridden` every variable it had that the stack set otherwise or removed."""
+        env = self._environment(environ)
+        # Never mix real credentials or another endpoint (LocalStack's, say) into the local stack.
+        stray = [name for name in environ if name in STRAY_AWS_VARIABLES
+                 or (name.startswith("AWS_ENDPOINT_URL") and name not in env)]
+        self.overridden = sorted({*stray, *(name for name, value in env.items()
+                                            if environ.get(name) and environ[name] != value)})
+        for name in stray:
+            del environ[name]
+        environ.update(env)
+
+    def _owned_environment(self) -> dict[str, str]:
+        """What the local stack sets whatever the environment says: its endpoints, region
+        and credentials, and the names of its own resources and user pool."""
+        r = self.resources
+        return {
             "AWS_ENDPOINT_URL": self.aws_url,
             "AWS_ENDPOINT_URL_DYNAMODB": self.tables_url,
             "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": self.tables_url,
@@ -227,21 +244,32 @@ class LocalStack:
             "AWS_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "thumbgen-local",
             "AWS_SECRET_ACCESS_KEY": "thumbgen-local",
-            **LOCAL_DEFAULTS,
-            **{name: os.environ[name] for name in SETTING_NAMES if os.environ.get(name)},
-            "BUCKET_NAME": self.resources.bucket,
-            "TABLE_NAME": self.resources.table,
-            "TABLE_STREAM_ARN": self.resources.stream_arn,
-            "RATE_LIMIT_TABLE_NAME": self.resources.rate_limit_table,
-            "UPLOAD_QUEUE_URL": self.resources.upload_queue_url,
-            "WEBHOOK_QUEUE_URL": self.resources.webhook_queue_url,
-            "WEBHOOK_DLQ_URL": self.resources.webhook_dlq_url,
-            "COGNITO_USER_POOL_ID": self.resources.user_pool_id,
-            "COGNITO_APP_CLIENT_ID": self.resources.app_client_id,
+            "BUCKET_NAME": r.bucket,
+            "TABLE_NAME": r.table,
+            "TABLE_STREAM_ARN": r.stream_arn,
+            "RATE_LIMIT_TABLE_NAME": r.rate_limit_table,
+            "UPLOAD_QUEUE_NAME": resources.UPLOAD_QUEUE,
+            "UPLOAD_QUEUE_URL": r.upload_queue_url,
+            "UPLOAD_DLQ_NAME": resources.UPLOAD_DLQ,
+            "WEBHOOK_QUEUE_NAME": resources.WEBHOOK_QUEUE,
+            "WEBHOOK_QUEUE_URL": r.webhook_queue_url,
+            "WEBHOOK_DLQ_URL": r.webhook_dlq_url,
+            "COGNITO_USER_POOL_ID": r.user_pool_id,
+            "COGNITO_APP_CLIENT_ID": r.app_client_id,
             "COGNITO_REGION": "us-east-1",
         }
-        env.pop("COGNITO_JWKS_URL", None)  # the embedded pool's keys, found from the endpoint
-        env.update(self.extra_env)
+
+    def _environment(self, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+        """The stage environment of the local stack: the local defaults, every setting the
+        caller's environment gives (as a deployed stage would read it), then what the stack
+        owns (`_owned_environment`), validated. COGNITO_JWKS_URL passes through too; unset,
+        the embedded pool's keys are found from the endpoint."""
+        env = {
+            **LOCAL_DEFAULTS,
+            **{name: environ[name] for name in SETTING_NAMES if environ.get(name)},
+            **self._owned_environment(),
+            **self.extra_env,
+        }
         Settings.from_env(env)  # a bad value stops here, naming the variable
         return env
 
