@@ -134,11 +134,9 @@ def stage_sign_in(stage: StageCognito, username: str, password: str,
         if code in ("NotAuthorizedException", "UserNotFoundException"):
             raise SignInError(f"Cognito refused {username!r}: {message} (check the user name and the password; "
                               f"only an administrator can reset it, see docs/deploy.md)") from None
-        if code == "PasswordResetRequiredException":
-            raise SignInError(f"{username!r} must have a new password: {_set_password(stage, username)}") from None
-        raise SignInError(f"Cognito refused the sign-in ({code}: {message})") from None
+        raise SignInError(f"Cognito at {cognito.meta.endpoint_url} refused the sign-in ({code}: {message})") from None
     except BotoCoreError as exc:
-        raise SignInError(f"cannot reach Cognito in {stage.region} ({exc})") from None
+        raise SignInError(f"cannot reach Cognito at {cognito.meta.endpoint_url} ({exc})") from None
     challenge = result.get("ChallengeName")
     if challenge == "NEW_PASSWORD_REQUIRED":
         raise SignInError(f"{username!r} still has the temporary password it was created with, and Cognito "

@@ -171,17 +171,18 @@ def test_a_config_naming_another_cognito_host_is_not_sent_the_password(api, pool
     """Only a loopback endpoint (the local stack's) is taken from config.json; any other, the
     region's own: here a lookup of it is refused, as every host beyond 127.0.0.1 is in tests."""
     config = json.loads(stage_config(pool))
-    config["cognito"]["endpoint"] = f"http://127.0.0.2:{free_port()}"  # loopback too: taken
+    nothing = f"http://127.0.0.2:{free_port()}"
+    config["cognito"]["endpoint"] = nothing  # loopback too: taken
     assert cli.main(["token", "--api-url", api({"/config.json": (200, json.dumps(config))}),
                      "--user", "alice", "--password", PASSWORD]) == 2
-    assert "cannot reach Cognito in eu-west-1" in capsys.readouterr().err
+    assert f"cannot reach Cognito at {nothing}" in capsys.readouterr().err
     config["cognito"]["endpoint"] = "https://cognito.example.com"  # elsewhere: the region's own
     from thumbgen.token import stage_cognito
 
     url = api({"/config.json": (200, json.dumps(config))})
     assert stage_cognito(url).endpoint is None
     assert cli.main(["token", "--api-url", url, "--user", "alice", "--password", PASSWORD]) == 2
-    assert f"cognito-idp.{REGION}.amazonaws.com" in capsys.readouterr().err
+    assert f"cannot reach Cognito at https://cognito-idp.{REGION}.amazonaws.com" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("user,password,said", [
@@ -235,3 +236,12 @@ def test_the_arguments_that_go_together(capsys):
     with pytest.raises(SystemExit) as usage:
         cli.main(["token", "--password", "x"])
     assert usage.value.code == 2 and "--password goes with --api-url" in capsys.readouterr().err
+
+
+def test_an_app_client_the_pool_does_not_have_is_named_with_the_endpoint(api, pool, cognito_url,
+                                                                          no_aws_credentials, capsys):
+    config = json.loads(stage_config(pool, endpoint=cognito_url))
+    config["cognito"]["clientId"] = "no-such-client"
+    url = api({"/config.json": (200, json.dumps(config))})
+    assert cli.main(["token", "--api-url", url, "--user", "alice", "--password", PASSWORD]) == 2
+    assert f"error: Cognito at {cognito_url} refused the sign-in (ResourceNotFoundException" in capsys.readouterr().err
