@@ -27,7 +27,6 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from thumbgen import users
-from thumbgen.local.stack import local_client
 
 PASSWORD_ENV = "THUMBGEN_PASSWORD"
 CONFIG_TIMEOUT = 10
@@ -45,6 +44,8 @@ def local_api_url(env: Mapping[str, str] = os.environ) -> str:
 def local_token(username: str = "demo", env: Mapping[str, str] = os.environ) -> str:
     """A fresh access token for a user of the local stack's pool (the demo user signs in
     with THUMBGEN_DEMO_PASSWORD when set, as `make run` does)."""
+    from thumbgen.local.stack import local_client  # the local stage only: --api-url needs none of it
+
     aws_url = f"http://127.0.0.1:{env.get('AWS_PORT', '4566')}"
     api_url = local_api_url(env)
     try:

@@ -38,11 +38,11 @@ import threading
 
 import boto3
 
-from chalicelib.auth import JwksCache, TokenVerifier
-from chalicelib.config import Settings
-from chalicelib.webpage import client_config
+from chalicelib.api.webpage import client_config
+from chalicelib.platform.auth import JwksCache, TokenVerifier
+from chalicelib.platform.config import Settings
 from thumbgen import cli
-from thumbgen.stack import free_port
+from thumbgen.local.stack import free_port
 
 REGION = "eu-west-1"
 PASSWORD = "Correct-Horse-9-Battery"
@@ -51,7 +51,7 @@ TEMPORARY = "Temporary-Pass-1-Word"
 
 @pytest.fixture(scope="module")
 def cognito_url():
-    from thumbgen import embedded_aws
+    from thumbgen.local import embedded_aws
 
     port = free_port()
     server = embedded_aws.make_server("127.0.0.1", port)
