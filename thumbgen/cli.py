@@ -18,7 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     upload = sub.add_parser("upload", help="upload images, wait for their thumbnails and save them",
                             description=DESCRIPTION, epilog=EPILOG,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    upload.add_argument("files", nargs="+", metavar="FILE", help="PNG or JPEG files, up to 11 MiB each")
+    upload.add_argument("files", nargs="+", metavar="FILE",
+                        help="PNG or JPEG files, each within the stage's size limit (11 MiB unless set)")
     upload.add_argument("--out", default=".", metavar="DIR",
                         help="where to save the thumbnails (default: the current directory)")
     upload.add_argument("--json", action="store_true",
