@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -225,6 +226,15 @@ def configure_stage(session: Any, stage: str, outputs: dict[str, str], rest_api_
                          outputs["FailuresQueueArn"], sleep)
 
 
+def access_token_minutes(template: str | None = None) -> int:
+    """The app client's access-token validity, as the template sets it (in minutes)."""
+    text = template if template is not None else TEMPLATE.read_text()
+    units = re.search(r"TokenValidityUnits:\s*\n\s*AccessToken:\s*(\w+)", text)
+    if units is None or units.group(1) != "minutes":
+        raise ValueError("the template must give the access token's validity in minutes")
+    return int(re.search(r"AccessTokenValidity:\s*(\d+)", text).group(1))
+
+
 def summary(stage: str, outputs: dict[str, str], url: str | None, alarm_email: str = "") -> str:
     """What was deployed, and how to make a user and call the API with its token."""
     rate, burst = API_THROTTLING[stage]
@@ -243,13 +253,12 @@ thumbgen {stage} is deployed.
   dead letters:   {outputs['WebhookDlqUrl']}
   alarms:         {alarms}
 
-Create a user (administrators only), sign in and call the API (the token lasts 60 minutes):
+Create a user (administrators, with the AWS CLI):
   read -rsp 'new password for alice: ' PASSWORD; echo
   aws cognito-idp admin-create-user --user-pool-id {pool} --username alice --message-action SUPPRESS
   aws cognito-idp admin-set-user-password --user-pool-id {pool} --username alice --password "$PASSWORD" --permanent
-  TOKEN=$(aws cognito-idp initiate-auth --client-id {client} --auth-flow USER_PASSWORD_AUTH \\
-      --auth-parameters "{{\\"USERNAME\\":\\"alice\\",\\"PASSWORD\\":\\"$PASSWORD\\"}}" \\
-      --query AuthenticationResult.AccessToken --output text)
+Sign in as that user (no AWS credentials needed; the access token lasts {access_token_minutes()} minutes):
+  TOKEN=$(thumbgen token --api-url {url} --user alice)
   curl -H "Authorization: Bearer $TOKEN" {url}images
   curl -H "Authorization: Bearer $TOKEN" {url}webhook-secret    # alice's webhook signing secret"""
 

@@ -28,6 +28,26 @@ pytest_plugins = ["tests.iam.plugin", "tests.live_stack"]
 TEST_SECRET = "whsec_" + "dGhpcy1pcy1hLXRlc3Qtc2VjcmV0LW9ubHkh"
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Browser tests skipped for want of Chromium are not a quiet `s` among hundreds: the
+    run ends with a banner saying how many and how to get Chromium (after the short test
+    summary and the coverage table, just above the final counts)."""
+    from tests.browser import chromium
+
+    yield
+    skipped = {report.nodeid for report in terminalreporter.stats.get("skipped", [])
+               if isinstance(report.longrepr, tuple) and chromium.INSTALL_HINT in report.longrepr[-1]}
+    if not skipped:
+        return
+    terminalreporter.write_sep("!", f"{len(skipped)} browser test{'s' if len(skipped) != 1 else ''} "
+                                    "skipped: no Chromium", yellow=True, bold=True)
+    terminalreporter.write_line(f"The web page's tests (tests/browser/) need Chromium at {chromium.CHROMIUM} "
+                                "(or THUMBGEN_CHROMIUM=/path/to/chromium); they did not run.")
+    terminalreporter.write_line("Install it with `sudo apt-get install -y chromium` (as .ci/run does), "
+                                "then run `make test` again.")
+
+
 @pytest.fixture
 def aws(monkeypatch):
     """moto's in-memory AWS with the app's resources; yields the LocalResources."""

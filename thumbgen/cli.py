@@ -1,6 +1,7 @@
 """The `thumbgen` command: `upload` (images to the API, thumbnails back), `run` (the local
-stack), `token` (an access token from the local stack's user pool), `receive` (a webhook
-receiver that verifies signatures), `render` (the thumbnail engine offline)."""
+stack), `token` (an access token from the local stack's or a deployed stage's user pool),
+`receive` (a webhook receiver that verifies signatures), `render` (the thumbnail engine
+offline)."""
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     upload = sub.add_parser("upload", help="upload images, wait for their thumbnails and save them",
                             description=DESCRIPTION, epilog=EPILOG,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    upload.add_argument("files", nargs="+", metavar="FILE", help="PNG or JPEG files, up to 11 MiB each")
+    upload.add_argument("files", nargs="+", metavar="FILE",
+                        help="PNG or JPEG files, each within the stage's size limit (11 MiB unless set)")
     upload.add_argument("--out", default=".", metavar="DIR",
                         help="where to save the thumbnails (default: the current directory)")
     upload.add_argument("--json", action="store_true",
@@ -33,8 +35,19 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--aws-port", type=int, default=None, help="default: $AWS_PORT or 4566")
     run.add_argument("--api-port", type=int, default=None, help="default: $API_PORT or 8000")
 
-    token = sub.add_parser("token", help="print a fresh access token for a user of the running local stack")
-    token.add_argument("--user", default="demo", help="created on first use (default: demo)")
+    token = sub.add_parser("token", help="print a fresh access token for a user of the running local stack, "
+                                         "or of a deployed stage (--api-url)",
+                           description="Print a fresh access token (alone on the last line of stdout). "
+                                       "Without --api-url: for a user of the running local stack, created on "
+                                       "first use. With --api-url: for a user of that stage's user pool, found "
+                                       "from the stage's config.json; no AWS credentials or CLI needed.")
+    token.add_argument("--user", default=None, metavar="NAME",
+                       help="local stack: default demo; with --api-url: required")
+    token.add_argument("--api-url", default=None, metavar="URL",
+                       help="a deployed stage's API URL (the `API:` line of `make deploy`'s summary)")
+    token.add_argument("--password", default=None,
+                       help="with --api-url: the user's password (default: $THUMBGEN_PASSWORD, else asked "
+                            "for; on the command line it shows in the process list)")
 
     receive = sub.add_parser("receive", help="print webhooks arriving on 127.0.0.1:PORT, verified",
                              description="Print every webhook arriving on 127.0.0.1:PORT and whether it "
@@ -65,9 +78,15 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_forever(aws_port=args.aws_port, api_port=args.api_port)
     if args.command == "token":
-        from thumbgen.token import print_token
+        from thumbgen.token import print_token, stage_token
 
-        return print_token(args.user)
+        if args.api_url is None:
+            if args.password is not None:
+                token.error("--password goes with --api-url (the local stack's users need none)")
+            return print_token(args.user or "demo")
+        if not args.user:
+            token.error("--api-url needs --user NAME")
+        return print_token(args.user, fetch=lambda user: stage_token(args.api_url, user, args.password))
     if args.command == "receive":
         from thumbgen.receiver import print_webhooks
 

@@ -15,6 +15,11 @@ Errors answered by the API raise `ApiError` (status, code, message); network fai
 raise `requests.RequestException`. Every API call is retried after a 429 or 503 as
 thumbgen/retry.py says (Retry-After, else backoff with jitter; at most `backoff.max_wait`
 seconds of waiting per call); nothing else is retried.
+
+`upload_file` refuses a file over the stage's size limit before sending anything
+(`FileTooLarge`: an ApiError 413 file_too_large, as the API would answer). The limit is the
+stage's own MAX_UPLOAD_BYTES, which its GET /config.json publishes as `maxUploadBytes`, read
+once per client; with a stage that does not publish it, the API's own 413 is the check.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ import io
 import mimetypes
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,10 +39,8 @@ from urllib.parse import urlparse
 import requests
 
 from chalicelib.imaging.renditions import Rendition
-from chalicelib.platform.config import MAX_UPLOAD_BYTES_DEFAULT
 from thumbgen.retry import Backoff, Polling, parse_retry_after, worth_retrying
 
-MAX_UPLOAD_BYTES = MAX_UPLOAD_BYTES_DEFAULT  # 11 MiB = 11,534,336 bytes: the service's limit
 FINAL_STATUSES = ("completed", "failed")
 CHUNK_BYTES = 64 * 1024
 # progress(bytes_sent, total_bytes), called from the thread doing the PUT
@@ -68,6 +72,15 @@ class ApiError(Exception):
             code, message = f"http_{response.status_code}", (response.text or response.reason or "")[:200]
         return cls(response.status_code, code, message, parse_retry_after(response.headers.get("Retry-After")),
                    own)
+
+
+class FileTooLarge(ApiError):
+    """A file over the stage's size limit, refused before anything is sent: the API's own
+    413 file_too_large, said in advance."""
+
+    def __init__(self, size: int, limit: int):
+        super().__init__(413, "file_too_large", f"{size:,} bytes is over the stage's limit of {limit:,} bytes")
+        self.size, self.limit = size, limit
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,8 @@ class ThumbgenClient:
         if token:
             self.http.headers["Authorization"] = f"Bearer {token}"
         self.storage = requests.Session()  # presigned URLs: never send them the token
+        self._limit_lock = threading.Lock()
+        self._limit: tuple[int | None] | None = None  # (maxUploadBytes or None,) once read
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         """One API call; a 429/503 worth retrying is sent again (thumbgen/retry.py) until
@@ -148,6 +163,27 @@ class ThumbgenClient:
                 raise error
             self._sleep(delay)
             waited, attempt = waited + delay, attempt + 1
+
+    def max_upload_bytes(self) -> int | None:
+        """The stage's upload size limit (its MAX_UPLOAD_BYTES), as its GET /config.json
+        publishes it in `maxUploadBytes`: read on first use, then kept for this client.
+        None when the stage does not say (no such file, an error, no positive whole number
+        there): the API's own 400/413 answer is then the only check. A network failure
+        raises, and is not kept."""
+        with self._limit_lock:
+            if self._limit is None:
+                self._limit = (self._read_limit(),)
+            return self._limit[0]
+
+    def _read_limit(self) -> int | None:
+        try:
+            config = self._call("GET", "/config.json")
+        except (ApiError, ValueError):  # an error answer, or one that is not JSON
+            return None
+        limit = config.get("maxUploadBytes") if isinstance(config, dict) else None
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            return None
+        return limit
 
     def create(self, *, filename: str, content_type: str, file_size: int,
                webhook_url: str | None = None, renditions: Renditions = None) -> dict[str, Any]:
@@ -216,7 +252,8 @@ class ThumbgenClient:
         """Register and PUT bytes held in memory, then call complete if the PUT succeeded.
 
         `declared_size` registers another size than the bytes sent (to test the service's
-        own checks); `complete=False` leaves the start to S3's event alone.
+        own checks, which alone judge the size here); `complete=False` leaves the start to
+        S3's event alone.
         """
         created = self.create(filename=filename, content_type=content_type,
                               file_size=declared_size or len(data), webhook_url=webhook_url,
@@ -237,11 +274,15 @@ class ThumbgenClient:
         """Register, stream the file to S3 and start the resize; returns the image id.
 
         The content type is sniffed from the bytes unless given; the file is never held
-        in memory whole.
+        in memory whole. A file over the stage's limit (`max_upload_bytes`) raises
+        FileTooLarge before anything is registered or sent.
         """
         path = Path(path)
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
+            limit = self.max_upload_bytes()
+            if limit is not None and size > limit:
+                raise FileTooLarge(size, limit)
             content_type = content_type or sniff_content_type(f.read(16), path.name)
             f.seek(0)
             created = self.create(filename=path.name, content_type=content_type, file_size=size,

@@ -13,7 +13,7 @@ from typing import TextIO
 import requests
 
 from chalicelib.imaging.renditions import Rendition
-from thumbgen.client import MAX_UPLOAD_BYTES, ApiError, ThumbgenClient
+from thumbgen.client import ApiError, ThumbgenClient
 from thumbgen.progress import ProgressBoard
 
 PARALLEL_UPLOADS = 4
@@ -27,7 +27,7 @@ cat/800x600-contain.webp. Up to 4 files go up at once, each with a progress bar 
 one result line per file goes to stdout. A call answered 429 or 503 is sent again after its
 Retry-After (or a growing random wait), for up to a minute."""
 
-EPILOG = f"""\
+EPILOG = """\
 sign-in:
   THUMBGEN_API_URL  the API (default: the local stack, http://127.0.0.1:$API_PORT, port 8000)
   THUMBGEN_TOKEN    an access token (default: sign in as the local stack's demo user, as
@@ -37,8 +37,9 @@ exit codes:
   0  every file completed and its thumbnails were saved
   1  at least one file failed (its error code and message are printed)
   2  a usage, file or sign-in problem: bad arguments, a missing or unreadable file, a
-     file over {MAX_UPLOAD_BYTES:,} bytes (11 MiB), a token the API refuses, no API
-     reachable. All are checked before anything is uploaded.
+     file over the stage's size limit (its MAX_UPLOAD_BYTES, 11 MiB unless set, as its
+     /config.json says), a token the API refuses, no API reachable. All are checked
+     before anything is uploaded.
 
 examples:
   thumbgen upload cat.jpg logo.png --out thumbs
@@ -79,7 +80,7 @@ class Outcome:
 
 
 def check_files(names: list[str]) -> list[Path]:
-    """Every file exists, is readable and within the size limit; else UsageError naming each."""
+    """Every file exists and is readable; else UsageError naming each."""
     problems, paths = [], []
     for name in names:
         path = Path(name)
@@ -96,12 +97,21 @@ def check_files(names: list[str]) -> list[Path]:
         except OSError as exc:
             problems.append(f"{name}: cannot be read ({exc.strerror or exc})")
             continue
-        if size > MAX_UPLOAD_BYTES:
-            problems.append(f"{name}: {size:,} bytes is over the limit of {MAX_UPLOAD_BYTES:,} bytes (11 MiB)")
         paths.append(path)
     if problems:
         raise UsageError("\n".join(problems))
     return paths
+
+
+def check_sizes(paths: list[Path], limit: int | None) -> None:
+    """Every file is within the stage's size limit; else UsageError naming each. Without a
+    limit (a stage that does not publish one) the API's own 413 judges each file."""
+    if limit is None:
+        return
+    problems = [f"{path}: {size:,} bytes is over the stage's limit of {limit:,} bytes"
+                for path in paths if (size := path.stat().st_size) > limit]
+    if problems:
+        raise UsageError("\n".join(problems))
 
 
 def check_renditions(renditions: list[Rendition] | None) -> None:
@@ -135,7 +145,8 @@ def output_dirs(paths: list[Path], out: Path) -> list[Path]:
 
 def connect(env: Mapping[str, str]) -> ThumbgenClient:
     """The client for THUMBGEN_API_URL with THUMBGEN_TOKEN, else the local stack's demo user;
-    checked with one request so a bad token or no API stops everything (UsageError)."""
+    checked with one request so a bad token or no API stops everything (UsageError), and
+    the stage's size limit read (its /config.json)."""
     from thumbgen.token import SignInError, local_api_url, local_token
 
     api_url = env.get("THUMBGEN_API_URL") or local_api_url(env)
@@ -148,6 +159,7 @@ def connect(env: Mapping[str, str]) -> ThumbgenClient:
     client = ThumbgenClient(api_url, token)
     try:
         next(client.list(page_size=1), None)
+        client.max_upload_bytes()
     except ApiError as exc:
         hint = "; set THUMBGEN_TOKEN to a valid access token (`thumbgen token` prints one " \
                "for the local stack)" if exc.status == 401 else ""
@@ -225,6 +237,7 @@ def upload_command(files: list[str], out: str, as_json: bool, timeout: float, *,
         check_renditions(renditions)
         paths = check_files(files)
         client = connect(env)
+        check_sizes(paths, client.max_upload_bytes())
     except UsageError as exc:
         for line in str(exc).splitlines():
             print(f"error: {line}", file=stderr)

@@ -6,17 +6,15 @@ import json
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser import chromium, cors
+from tests.browser.actions import PROCESSING, choose, sign_in, upload_card
+from tests.imagegen import make_jpeg, make_png
+from thumbgen.client import ApiError, ThumbgenClient
 
-if not chromium.available():
-    pytest.skip(chromium.INSTALL_HINT, allow_module_level=True)
-
-from playwright.sync_api import expect  # noqa: E402
-
-from tests.browser.actions import PROCESSING, choose, sign_in, upload_card  # noqa: E402
-from tests.imagegen import make_jpeg, make_png  # noqa: E402
-from thumbgen.client import ApiError, ThumbgenClient  # noqa: E402
+# Every test is reported as skipped without Chromium (counted in the run's summary).
+pytestmark = pytest.mark.skipif(not chromium.available(), reason=chromium.INSTALL_HINT)
 
 SIZES = [(400, 300), (160, 120), (120, 120)]
 MAX_UPLOAD_BYTES = 11 * 1024 * 1024

@@ -7,16 +7,14 @@ import io
 
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 
 from tests.browser import chromium
+from tests.browser.actions import PROCESSING, choose, sign_in, upload_card
+from tests.imagegen import quadrants
 
-if not chromium.available():
-    pytest.skip(chromium.INSTALL_HINT, allow_module_level=True)
-
-from playwright.sync_api import expect  # noqa: E402
-
-from tests.browser.actions import PROCESSING, choose, sign_in, upload_card  # noqa: E402
-from tests.imagegen import quadrants  # noqa: E402
+# Every test is reported as skipped without Chromium (counted in the run's summary).
+pytestmark = pytest.mark.skipif(not chromium.available(), reason=chromium.INSTALL_HINT)
 
 # The mean colour of the middle of each quadrant of a canvas.
 QUADRANT_MEANS = """(canvas) => {

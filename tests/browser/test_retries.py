@@ -9,16 +9,14 @@ from collections import Counter
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser import chromium
+from tests.browser.actions import PROCESSING, choose, sign_in, upload_card
+from tests.imagegen import make_jpeg
 
-if not chromium.available():
-    pytest.skip(chromium.INSTALL_HINT, allow_module_level=True)
-
-from playwright.sync_api import expect  # noqa: E402
-
-from tests.browser.actions import PROCESSING, choose, sign_in, upload_card  # noqa: E402
-from tests.imagegen import make_jpeg  # noqa: E402
+# Every test is reported as skipped without Chromium (counted in the run's summary).
+pytestmark = pytest.mark.skipif(not chromium.available(), reason=chromium.INSTALL_HINT)
 
 GATEWAY_THROTTLED = {"status": 429, "content_type": "application/json",
                      "body": json.dumps({"message": "Too Many Requests"})}  # API Gateway's own: no Retry-After

@@ -41,6 +41,21 @@ def test_thumbgen_token_prints_a_token_the_api_accepts(stack):
     assert again.stdout.strip().splitlines()[-1].count(".") == 2  # the same user signs in again
 
 
+def test_thumbgen_token_signs_in_from_the_api_url_alone_without_aws_credentials(stack, tmp_path):
+    """As against a deployed stage: the pool is found from the API's config.json."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "THUMBGEN_"))}
+    env.update({"AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+                "THUMBGEN_PASSWORD": stack.demo_password, "AWS_PORT": "1", "API_PORT": "1"})  # no local stack
+    result = subprocess.run([sys.executable, "-m", "thumbgen.cli", "token", "--api-url", f"{stack.api_url}/",
+                             "--user", stack.demo_user], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    response = requests.get(f"{stack.api_url}/images", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert response.status_code == 200
+    assert stack.demo_password not in result.stdout + result.stderr
+
+
 def test_thumbgen_token_without_a_stack_says_so(stack):
     result = subprocess.run([sys.executable, "-m", "thumbgen.cli", "token"], cwd=ROOT,
                             env={**os.environ, "AWS_PORT": "1", "API_PORT": "1"},

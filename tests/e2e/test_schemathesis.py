@@ -6,8 +6,9 @@ schemathesis.toml. Two users of the stack's own pool are listed as peers in a We
 Commons auth document (`user = "alice"` makes alice the caller throughout, as `-H` would),
 so the object-level authorization check replays alice's reads as bob. Alice also has a
 completed image with a delivered webhook and a failed one, so responses are checked in
-every state, not only pending_upload. The two rules of `renditions` a schema cannot say are
-applied to the requests meant to be valid by schemathesis_hooks.py.
+every state, not only pending_upload. schemathesis.toml's hooks (schemathesis_hooks.py) bound
+fileSize by the stage's own maxUploadBytes (its GET /config.json), and apply the two rules
+of `renditions` a schema cannot say to the requests meant to be valid.
 
 Another seed: THUMBGEN_SCHEMATHESIS_SEED=N (the seed is printed); more cases per operation:
 THUMBGEN_SCHEMATHESIS_EXAMPLES=N (the default keeps this test near 40 s on 2 cores).
@@ -28,6 +29,7 @@ DEFAULT_SEED = 20261129
 DEFAULT_EXAMPLES = 30
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 PEERS = {"alice": "schemathesis-alice", "bob": "schemathesis-bob"}  # WFC name -> pool user
+HOOKS_LINE = 'hooks = "tests/e2e/schemathesis_hooks.py"'
 
 
 def _config(stack, directory: Path) -> Path:
@@ -38,7 +40,11 @@ def _config(stack, directory: Path) -> Path:
         for name, user in PEERS.items()
     ]}))
     config = directory / "schemathesis.toml"
-    config.write_text((ROOT / "schemathesis.toml").read_text() + (
+    repository = (ROOT / "schemathesis.toml").read_text()
+    assert HOOKS_LINE in repository.splitlines(), "schemathesis.toml no longer names its hooks"
+    # Run from `directory`: the hooks file by its full path.
+    hooks = f"hooks = {json.dumps(str(ROOT / 'tests' / 'e2e' / 'schemathesis_hooks.py'))}"
+    config.write_text(repository.replace(HOOKS_LINE, hooks) + (
         "\n[auth.wfc]\n"
         f"path = {json.dumps(str(users))}\n"
         'user = "alice"\n'
@@ -73,9 +79,8 @@ def test_the_api_does_what_openapi_yaml_says(stack, receiver, tmp_path):
         "--report", "json", "--report-json-path", str(report),
     ]
     started = time.monotonic()
-    hooks = {"SCHEMATHESIS_HOOKS": str(Path(__file__).with_name("schemathesis_hooks.py"))}
-    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900,
-                         env={**os.environ, **hooks})
+    env = {k: v for k, v in os.environ.items() if k != "SCHEMATHESIS_HOOKS"}  # the config's hooks only
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900, env=env)
     elapsed = time.monotonic() - started
     print(f"schemathesis: seed {seed}, {examples} examples per operation, {elapsed:.1f} s; "
           f"rerun with THUMBGEN_SCHEMATHESIS_SEED={seed}")

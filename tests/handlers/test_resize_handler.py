@@ -155,6 +155,29 @@ def test_malformed_upload_messages_are_dropped_not_retried(client, aws):
         client.lambda_.invoke("resize_upload", sqs_event([body]))  # must not raise
 
 
+def test_s3s_test_event_is_dropped_quietly_and_a_malformed_message_still_logged(client, aws):
+    """S3 sends `s3:TestEvent` when the bucket's notification is set up (every `make run`):
+    no `resize.dropped_message` line for it; a malformed message keeps its line."""
+    import logging
+
+    from tests.conftest import sqs_event
+
+    test_event = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent",
+                             "Time": "2026-01-01T00:00:00.000Z", "Bucket": aws.bucket})
+    seen: list[logging.LogRecord] = []
+    catch = logging.Handler()
+    catch.emit = seen.append
+    logger = logging.getLogger("thumbgen")
+    logger.addHandler(catch)
+    try:
+        client.lambda_.invoke("resize_upload", sqs_event([test_event]))
+        client.lambda_.invoke("resize_upload", sqs_event(['{"Records": "not a list"}']))
+    finally:
+        logger.removeHandler(catch)
+    dropped = [r for r in seen if r.getMessage() == "resize.dropped_message"]
+    assert [(r.fields["outcome"], r.fields["body"]) for r in dropped] == [("malformed", '{"Records": "not a list"}')]
+
+
 def test_dead_lettered_uploads_end_failed(client, aws):
     from tests.conftest import s3_notification, sqs_event
 

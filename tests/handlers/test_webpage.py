@@ -96,3 +96,19 @@ def test_a_stage_root_without_its_slash_is_redirected():
     settings = Settings.from_env({})
     response = webpage.page(settings, "https://b.s3.amazonaws.com", "/api")
     assert (response.status_code, response.headers["Location"]) == (308, "/api/")
+
+
+def test_config_json_publishes_the_limit_post_images_holds_to(make_client):
+    """maxUploadBytes is the stage's MAX_UPLOAD_BYTES, the very bound of POST /images."""
+    client = make_client(MAX_UPLOAD_BYTES="5000")
+    assert json.loads(client.anonymous().http.get("/config.json").body)["maxUploadBytes"] == 5000
+
+    def create(size: int):
+        return client.http.post("/images", headers={"Content-Type": "application/json"}, body=json.dumps(
+            {"filename": "a.png", "contentType": "image/png", "fileSize": size}))
+
+    assert create(5000).status_code == 201
+    refused = create(5001)
+    assert refused.status_code == 413
+    assert json.loads(refused.body)["error"] == {"code": "file_too_large",
+                                                 "message": "fileSize 5001 is over the limit of 5000 bytes"}

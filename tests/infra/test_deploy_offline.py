@@ -218,11 +218,19 @@ def test_the_summary_says_how_to_make_a_user_and_call_the_api_with_its_token():
     assert "aws cognito-idp admin-create-user --user-pool-id userpoolid --username alice" in text
     assert "admin-set-user-password --user-pool-id userpoolid --username alice" in text
     assert "--permanent" in text
-    assert "initiate-auth --client-id userpoolclientid --auth-flow USER_PASSWORD_AUTH" in text
+    assert "TOKEN=$(thumbgen token --api-url https://api.example/api/ --user alice)" in text
+    assert "the access token lasts 15 minutes" in text  # the template's AccessTokenValidity
     assert 'curl -H "Authorization: Bearer $TOKEN" https://api.example/api/images' in text
     assert 'curl -H "Authorization: Bearer $TOKEN" https://api.example/api/webhook-secret' in text
     assert "set ALARM_EMAIL" in text
     assert "mailing ops@example.com" in deploy.summary("dev", outputs, "u", "ops@example.com")
+
+
+def test_the_token_lifetime_said_is_the_templates():
+    assert deploy.access_token_minutes() == 15
+    assert deploy.access_token_minutes("AccessTokenValidity: 5\n  TokenValidityUnits:\n    AccessToken: minutes") == 5
+    with pytest.raises(ValueError):
+        deploy.access_token_minutes("AccessTokenValidity: 1\n  TokenValidityUnits:\n    AccessToken: hours")
 
 
 def test_destroy_empties_the_bucket_removes_the_stack_and_may_run_twice(moto_aws, tmp_path, capsys):

@@ -1,7 +1,9 @@
 """A minimal stand-in for the API and the bucket on 127.0.0.1, for client tests without
 the stack: it records what the client sends (headers of each PUT, the order of calls) and
 drains upload bodies in small reads, holding none of them. `answer_first` scripts answers
-(429s, 503s, a few "processing"…) that a route gives before its normal one."""
+(429s, 503s, a few "processing"…) that a route gives before its normal one. Like a stage, it
+publishes its size limit in GET /config.json (`max_upload_bytes`; `publishes_limit=False`
+answers that route 404, as a stage that does not) and refuses a bigger fileSize with 413."""
 from __future__ import annotations
 
 import http.server
@@ -13,6 +15,9 @@ import uuid
 from dataclasses import dataclass, field
 
 from PIL import Image
+
+from chalicelib.api.webpage import client_config
+from chalicelib.platform.config import MAX_UPLOAD_BYTES_DEFAULT, Settings
 
 GOOD_TOKEN = "good-token"
 SIZES = [(400, 300), (160, 120), (120, 120)]
@@ -46,6 +51,8 @@ class LocalApi:
     sizes: dict[str, int] = field(default_factory=dict)  # id -> declared fileSize
     bodies: list[dict] = field(default_factory=list)  # the POST /images bodies
     names: list[str] | None = None  # the thumbnails' `name`s to answer (None: no name, as older APIs)
+    max_upload_bytes: int = MAX_UPLOAD_BYTES_DEFAULT  # the stage's MAX_UPLOAD_BYTES
+    publishes_limit: bool = True  # False: no GET /config.json
     scripted: dict[str, list[Answer]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -96,6 +103,13 @@ class LocalApi:
                     out = io.BytesIO()
                     Image.new("RGB", (w, h), "teal").save(out, "PNG")
                     return self._reply(200, out.getvalue(), "image/png")
+                if self.path == "/config.json":  # public, as on a stage
+                    api.calls.append("GET /config.json")
+                    if not api.publishes_limit:
+                        return self._reply(404, {"error": {"code": "not_found", "message": "no such route"}})
+                    settings = Settings.from_env({"MAX_UPLOAD_BYTES": str(api.max_upload_bytes),
+                                                  "COGNITO_USER_POOL_ID": "local", "COGNITO_APP_CLIENT_ID": "local"})
+                    return self._reply(200, client_config(settings))
                 if not self._authorized():
                     return
                 api.calls.append(f"GET {self.path}")
@@ -121,6 +135,9 @@ class LocalApi:
                 if request["contentType"] not in ("image/png", "image/jpeg"):
                     return self._reply(415, {"error": {"code": "unsupported_media_type",
                                                        "message": "contentType must be image/png or image/jpeg"}})
+                if request["fileSize"] > api.max_upload_bytes:
+                    return self._reply(413, {"error": {"code": "file_too_large", "message":
+                                       f"fileSize {request['fileSize']} is over the limit of {api.max_upload_bytes} bytes"}})
                 image_id = str(uuid.uuid4())
                 api.sizes[image_id] = request["fileSize"]
                 base = f"http://127.0.0.1:{self.server.server_address[1]}"

@@ -11,8 +11,11 @@ from io import BytesIO
 import pytest
 
 from chalicelib.imaging.renditions import Rendition
+from chalicelib.platform.config import (
+    MAX_UPLOAD_BYTES_DEFAULT as MAX_UPLOAD_BYTES,  # the limit LocalApi publishes by default
+)
 from tests.unit.localapi import GATEWAY_THROTTLED, GOOD_TOKEN, LocalApi
-from thumbgen.client import MAX_UPLOAD_BYTES, ApiError, ThumbgenClient, _Body, sniff_content_type
+from thumbgen.client import ApiError, FileTooLarge, ThumbgenClient, _Body, sniff_content_type
 from thumbgen.retry import Backoff, Polling, parse_retry_after
 
 
@@ -49,7 +52,44 @@ def test_upload_file_streams_with_content_length_in_flat_memory(api, tmp_path):
     assert peak < 2 * 1024 * 1024, f"peak {peak:,} bytes while uploading {MAX_UPLOAD_BYTES:,}"
     assert seen[0] == (0, MAX_UPLOAD_BYTES) and seen[-1] == (MAX_UPLOAD_BYTES, MAX_UPLOAD_BYTES)
     assert len(seen) > 10 and all(a[0] <= b[0] for a, b in zip(seen, seen[1:]))
-    assert api.calls == ["POST /images", f"PUT {image_id}", f"POST /images/{image_id}/complete"]
+    assert api.calls == ["GET /config.json", "POST /images", f"PUT {image_id}", f"POST /images/{image_id}/complete"]
+
+
+def sized(path, size: int):
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n")
+        f.truncate(size)
+    return path
+
+
+def test_a_file_over_the_stages_own_limit_is_refused_before_anything_is_sent(api, tmp_path):
+    """The limit is the stage's MAX_UPLOAD_BYTES from its /config.json, not a constant: a
+    stage with a smaller one refuses a file this client would otherwise send."""
+    api.max_upload_bytes = 5_000
+    client = ThumbgenClient(api.url, GOOD_TOKEN)
+    with pytest.raises(FileTooLarge) as refused:
+        client.upload_file(sized(tmp_path / "big.png", 5_001))
+    assert (refused.value.status, refused.value.code) == (413, "file_too_large")
+    assert (refused.value.size, refused.value.limit) == (5_001, 5_000)
+    assert refused.value.message == "5,001 bytes is over the stage's limit of 5,000 bytes"
+    assert api.calls == ["GET /config.json"] and api.puts == []  # nothing registered, nothing sent
+    image_id = client.upload_file(sized(tmp_path / "fits.png", 5_000))  # exactly the limit is fine
+    assert api.puts[0].received == 5_000
+    # read once per client, then kept
+    assert api.calls == ["GET /config.json", "POST /images", f"PUT {image_id}", f"POST /images/{image_id}/complete"]
+    assert client.max_upload_bytes() == 5_000 and api.calls.count("GET /config.json") == 1
+
+
+def test_a_stage_without_a_published_limit_leaves_the_size_to_the_apis_413(api, tmp_path):
+    api.max_upload_bytes, api.publishes_limit = 5_000, False
+    client = ThumbgenClient(api.url, GOOD_TOKEN)
+    with pytest.raises(ApiError) as refused:
+        client.upload_file(sized(tmp_path / "big.png", 5_001))
+    assert not isinstance(refused.value, FileTooLarge)  # the API's own answer
+    assert (refused.value.status, refused.value.code) == (413, "file_too_large")
+    assert refused.value.message == "fileSize 5001 is over the limit of 5000 bytes"
+    assert api.calls == ["GET /config.json", "POST /images"] and api.puts == []
+    assert client.max_upload_bytes() is None and api.calls.count("GET /config.json") == 1
 
 
 def test_upload_of_bytes_calls_complete_after_the_put_unless_told_not_to(api):

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 LAYERS = ["imaging", "platform", "images", "webhooks", "resize", "api", "service"]
 # thumbgen modules a user of a deployed stage imports: none of them loads thumbgen/local/.
 CLIENT_MODULES = ["thumbgen.client", "thumbgen.upload", "thumbgen.receiver", "thumbgen.retry",
-                  "thumbgen.progress", "thumbgen.render", "thumbgen.rendition_arg"]
+                  "thumbgen.progress", "thumbgen.render", "thumbgen.rendition_arg", "thumbgen.token"]
 
 
 def _module_name(path: Path) -> str:

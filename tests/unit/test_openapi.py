@@ -1,34 +1,46 @@
 """openapi.yaml documents exactly the routes app.py serves, and the rules its handlers apply."""
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 
 import jsonschema_rs
 import pytest
-import yaml
 
 from app import app
 from chalicelib.api import paging, upload_request
 from chalicelib.platform.errors import ApiError
 from chalicelib.webhooks.urls import UnsafeWebhookUrl, UrlPolicy, check_webhook_url
+from tests import openapi_contract as contract
 from tests.budget import over_avif_budget, over_output_budget
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _served() -> dict[tuple[str, str], list[str]]:
+    """(path as openapi.yaml writes it, METHOD) -> the request Content-Types Chalice lets through."""
+    return {(path.replace("{image_id}", "{id}"), method): entry.content_types
+            for path, entries in app.routes.items() for method, entry in entries.items()}
+
+
 def test_openapi_paths_match_the_app_routes():
-    spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
-    documented = {(path.replace("{id}", "{image_id}"), method.upper())
-                  for path, ops in spec["paths"].items() for method in ops}
-    served = {(path, method) for path, entries in app.routes.items() for method in entries}
-    assert documented == served
+    documented = {(path, method.upper()) for path, method, _ in contract.operations()}
+    assert documented == set(_served())
+    for path in contract.spec()["paths"]:  # no path item holds anything but operations
+        assert set(contract.spec()["paths"][path]) <= set(contract.METHODS), path
 
 
-@functools.cache
-def _spec() -> dict:
-    return yaml.safe_load((ROOT / "openapi.yaml").read_text())
+def test_each_operation_declares_exactly_the_request_content_types_its_route_takes():
+    for (path, method), taken in _served().items():
+        declared = contract.request_content_types(path, method)
+        # Without a requestBody: what Chalice takes by default, application/json (or no Content-Type).
+        assert sorted(declared or ["application/json"]) == sorted(taken), (method, path)
+    create = contract.spec()["paths"]["/images"]["post"]["requestBody"]
+    assert create["required"] is True
+    assert {media["schema"]["$ref"] for media in create["content"].values()} == {"#/components/schemas/CreateImage"}
+
+
+_spec = contract.spec
 
 
 def _operations(spec: dict):
@@ -239,35 +251,11 @@ def test_what_the_schema_cannot_say_is_refused_by_the_server_only():
 # --- every response body has exactly the shape openapi.yaml declares -------------------------
 
 
-def _json_schema(node, spec):
-    """An OpenAPI 3.0 schema as JSON Schema (Draft 4): $refs inlined, `nullable` as an
-    alternative null."""
-    if isinstance(node, list):
-        return [_json_schema(item, spec) for item in node]
-    if not isinstance(node, dict):
-        return node
-    if "$ref" in node:
-        target = spec
-        for part in node["$ref"].lstrip("#/").split("/"):
-            target = target[part]
-        return _json_schema(target, spec)
-    schema = {key: _json_schema(value, spec) for key, value in node.items() if key != "nullable"}
-    return {"anyOf": [{"type": "null"}, schema]} if node.get("nullable") else schema
-
-
 def _validator(name: str):
-    spec = _spec()
-    return jsonschema_rs.Draft4Validator(_json_schema(spec["components"]["schemas"][name], spec),
-                                         validate_formats=True)
+    return contract.validator(contract.spec()["components"]["schemas"][name])
 
 
-def _response_validator(path: str, method: str, status: str):
-    spec = _spec()
-    response = spec["paths"][path][method]["responses"][status]
-    if "$ref" in response:
-        response = spec["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
-    return jsonschema_rs.Draft4Validator(_json_schema(response["content"]["application/json"]["schema"], spec),
-                                         validate_formats=True)
+_response_validator = contract.response_validator
 
 
 def _storage():
@@ -380,13 +368,183 @@ def test_every_error_body_is_exactly_the_error_schema():
     assert not error.is_valid({"error": {"code": "x", "message": "y"}, "detail": "z"})
 
 
-def test_the_health_and_config_bodies_match_their_schemas():
+def test_the_health_body_matches_its_schema():
+    health = contract.response_validator("/health", "get", 200)
+    assert health.is_valid({"status": "ok"})
+    assert not health.is_valid({"status": "ok", "version": "1"}) and not health.is_valid({})
+
+
+def _config(**env: str) -> dict:
     from chalicelib.api import webpage
     from chalicelib.platform.config import Settings
 
-    spec = _spec()
-    for path, body in (("/health", {"status": "ok"}),
-                       ("/config.json", webpage.client_config(Settings.from_env({"COGNITO_USER_POOL_ID": "p",
-                                                                                 "COGNITO_APP_CLIENT_ID": "c"})))):
-        schema = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
-        assert jsonschema_rs.Draft4Validator(_json_schema(schema, spec)).is_valid(body), path
+    return webpage.client_config(Settings.from_env({"COGNITO_USER_POOL_ID": "p", "COGNITO_APP_CLIENT_ID": "c", **env}))
+
+
+def test_the_config_json_schema_is_exactly_what_the_page_module_writes():
+    config = contract.response_validator("/config.json", "get", 200)
+    chosen = '[{"width": 320, "height": 240, "fit": "contain", "format": "webp", "background": "#ffffff"}]'
+    for body in (_config(), _config(MAX_UPLOAD_BYTES="5000", DEFAULT_RENDITIONS=chosen)):
+        assert [str(e) for e in config.iter_errors(body)] == [], body
+    body = _config(MAX_UPLOAD_BYTES="5000")
+    assert body["maxUploadBytes"] == 5000  # the stage's setting, not a constant
+    assert not config.is_valid({**body, "webhookSecret": "whsec_x"})  # a field added
+    for dropped in body:
+        assert not config.is_valid({k: v for k, v in body.items() if k != dropped}), dropped
+    assert not config.is_valid({**body, "cognito": {**body["cognito"], "clientSecret": "s"}})
+    assert not config.is_valid({**body, "maxUploadBytes": "5000"})
+
+
+def test_the_size_bound_is_the_stages_setting_published_in_config_json():
+    schemas = contract.spec()["components"]["schemas"]
+    file_size = schemas["CreateImage"]["properties"]["fileSize"]
+    assert "maximum" not in file_size and file_size["minimum"] == 1
+    assert "maxUploadBytes" in file_size["description"] and "MAX_UPLOAD_BYTES" in file_size["description"]
+    limit = schemas["ClientConfig"]["properties"]["maxUploadBytes"]
+    assert limit["type"] == "integer" and "maximum" not in limit
+    assert "maxUploadBytes" in schemas["ClientConfig"]["required"]
+    assert contract.response("/config.json", "get", 200)["content"]["application/json"]["schema"] == \
+        {"$ref": "#/components/schemas/ClientConfig"}
+
+
+def test_the_schemathesis_hooks_bound_file_size_by_the_stages_limit(tmp_path):
+    import copy
+    import http.server
+    import threading
+
+    from tests.e2e.schemathesis_hooks import stage_limit, with_the_stages_limit, without_form_labelled_json
+
+    raw = copy.deepcopy(contract.spec())
+    with_the_stages_limit(raw, 5000)
+    file_size = raw["components"]["schemas"]["CreateImage"]["properties"]["fileSize"]
+    assert file_size["maximum"] == 5000
+    with pytest.raises(ValueError, match="hard-codes"):  # a constant in openapi.yaml is refused
+        with_the_stages_limit(raw, 5000)
+    create = raw["paths"]["/images"]["post"]["requestBody"]["content"]
+    without_form_labelled_json(raw)
+    assert sorted(create) == ["application/json", "text/plain"]
+
+    body = json.dumps(_config(MAX_UPLOAD_BYTES="4321")).encode()
+
+    class Stage(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):  # noqa: N802
+            found = self.path == "/api/config.json"
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Length", str(len(body) if found else 0))
+            self.end_headers()
+            self.wfile.write(body if found else b"")
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert stage_limit(f"http://127.0.0.1:{server.server_address[1]}/api/") == 4321
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _response_schemas():
+    """(where, schema) for every schema of every response body, nested ones included."""
+    def walk(node, where, seen):
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                yield from walk(item, f"{where}[{i}]", seen)
+            return
+        if not isinstance(node, dict):
+            return
+        if "$ref" in node:
+            if node["$ref"] not in seen:
+                yield from walk(contract.resolve(node), node["$ref"], seen | {node["$ref"]})
+            return
+        yield where, node
+        for key in ("properties", "items", "allOf", "anyOf", "oneOf", "additionalProperties"):
+            value = node.get(key)
+            if key == "properties" and isinstance(value, dict):
+                for name, sub in value.items():
+                    yield from walk(sub, f"{where}.{name}", seen)
+            elif isinstance(value, (dict, list)):
+                yield from walk(value, f"{where}.{key}", seen)
+
+    for path, method, op in contract.operations():
+        for status, answer in op["responses"].items():
+            for media, content in contract.resolve(answer).get("content", {}).items():
+                yield from walk(content["schema"], f"{method.upper()} {path} {status} {media}", frozenset())
+
+
+def test_every_response_object_schema_is_exact():
+    """Every object a response carries names its required fields and allows no others, so a
+    body that changes shape fails the schema (and Schemathesis)."""
+    objects = 0
+    for where, schema in _response_schemas():
+        if schema.get("type") == "object":
+            objects += 1
+            assert schema.get("additionalProperties") is False, where
+            assert schema.get("required"), where
+            assert set(schema["required"]) <= set(schema.get("properties", {})), where
+    assert objects > 15
+
+
+def test_every_operation_answers_405_and_415_in_the_error_shape():
+    for path, method, op in contract.operations():
+        assert op["responses"]["405"] == {"$ref": "#/components/responses/MethodNotAllowed"}, (method, path)
+        assert op["responses"]["415"] == {"$ref": "#/components/responses/UnsupportedMediaType"}, (method, path)
+    not_allowed = contract.spec()["components"]["responses"]["MethodNotAllowed"]
+    assert not_allowed["headers"]["Allow"]["required"] is True
+
+
+def _error_pairs_in_the_spec() -> set[tuple[int, str]]:
+    pairs = set()
+    for path, method, op in contract.operations():
+        for status, answer in op["responses"].items():
+            if int(status) >= 400:
+                codes = contract.error_codes(contract.resolve(answer))
+                assert codes, f"{method.upper()} {path} {status}: not the Error schema narrowed to its codes"
+                pairs |= {(int(status), code) for code in codes}
+    return pairs
+
+
+def _error_pairs_in_the_code() -> set[tuple[int, str]]:
+    """(status, code) of every ApiError the service raises, and of Chalice's own refusals that
+    an operation can meet (framework_errors: 405, 415; locally a body over 10 MB, 413)."""
+    import re
+
+    from chalicelib.api import framework_errors
+
+    sources = [ROOT / "app.py", *sorted((ROOT / "chalicelib").rglob("*.py"))]
+    raised = {(int(status), code) for source in sources
+              for status, code in re.findall(r'ApiError\(\s*(\d{3}),\s*"(\w+)"', source.read_text())}
+    assert len(raised) > 10
+    return raised | {(status, framework_errors.CODES[status]) for status in (405, 413, 415)}
+
+
+def test_the_error_codes_in_the_spec_are_exactly_those_the_service_answers():
+    assert _error_pairs_in_the_spec() == _error_pairs_in_the_code()
+
+
+def test_every_error_response_is_the_error_schema():
+    for path, method, op in contract.operations():
+        for status, answer in op["responses"].items():
+            if int(status) >= 400:
+                schema = contract.resolve(answer)["content"]["application/json"]["schema"]
+                assert schema["allOf"][0] == {"$ref": "#/components/schemas/Error"}, (method, path, status)
+                validator = contract.response_validator(path, method, status)
+                [code] = sorted(contract.error_codes(contract.resolve(answer)))[:1]
+                assert validator.is_valid({"error": {"code": code, "message": "m"}})
+                assert not validator.is_valid({"error": {"code": "no_such_code", "message": "m"}})
+                assert not validator.is_valid({"error": {"code": code, "message": "m", "detail": 1}})
+                assert not validator.is_valid({"Code": code, "Message": "m"})
+
+
+def test_the_failure_codes_of_an_image_are_the_resizes_own():
+    import re
+
+    from chalicelib.imaging.engine import ImageRejected
+
+    outcomes = {code for source in (ROOT / "chalicelib").rglob("*.py")
+                for code in re.findall(r'Outcome\.failure\("(\w+)"', source.read_text())}
+    assert outcomes
+    failure = contract.spec()["components"]["schemas"]["Failure"]["properties"]["code"]["enum"]
+    assert set(failure) == set(ImageRejected.CODES) | outcomes

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 from chalicelib.imaging.renditions import MAX_OUTPUT_PIXELS
+from chalicelib.platform.config import (
+    MAX_UPLOAD_BYTES_DEFAULT as MAX_UPLOAD_BYTES,  # the limit LocalApi publishes by default
+)
 from tests.budget import over_output_budget, specs
 from tests.unit.localapi import GATEWAY_THROTTLED, GOOD_TOKEN, LocalApi
 from thumbgen.cli import main
-from thumbgen.client import MAX_UPLOAD_BYTES
 from thumbgen.local.stack import free_port
 from thumbgen.rendition_arg import parse_rendition
 from thumbgen.upload import output_dirs, upload_command
@@ -85,7 +87,6 @@ def test_429s_and_503s_are_waited_out_and_the_file_still_completes(api, tmp_path
 @pytest.mark.parametrize("make, message", [
     (lambda d: d / "missing.png", "no such file"),
     (lambda d: d, "is a directory"),
-    (lambda d: sized(d / "big.png", MAX_UPLOAD_BYTES + 1), "11,534,337 bytes is over the limit of 11,534,336"),
     (lambda d: sized(d / "file.png", 10) / "inside", "cannot be read"),
 ])
 def test_file_problems_exit_2_before_anything_is_sent(api, tmp_path, make, message):
@@ -93,6 +94,29 @@ def test_file_problems_exit_2_before_anything_is_sent(api, tmp_path, make, messa
     code, out, err = run([fine, make(tmp_path)], api.url, out=tmp_path / "out")
     assert code == 2 and message in err and err.startswith("error: ")
     assert out == "" and api.calls == [] and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("limit", [MAX_UPLOAD_BYTES, 5_000])
+def test_a_file_over_the_stages_limit_exits_2_before_anything_is_uploaded(api, tmp_path, limit):
+    """The stage's own limit, from its /config.json: the default one, or a smaller one."""
+    api.max_upload_bytes = limit
+    fine, big = sized(tmp_path / "fine.png", 100), sized(tmp_path / "big.png", limit + 1)
+    code, out, err = run([fine, big], api.url, out=tmp_path / "out")
+    assert code == 2 and out == "" and not (tmp_path / "out").exists()
+    assert err == f"error: {big}: {limit + 1:,} bytes is over the stage's limit of {limit:,} bytes\n"
+    assert "GET /config.json" in api.calls and "POST /images" not in api.calls and api.puts == []
+
+
+def test_without_a_published_limit_the_apis_413_fails_the_file(api, tmp_path):
+    api.max_upload_bytes, api.publishes_limit = 5_000, False
+    fine, big = sized(tmp_path / "fine.png", 5_000), sized(tmp_path / "big.png", 5_001)
+    code, out, _ = run([fine, big], api.url, out=tmp_path / "thumbs", as_json=True)
+    assert code == 1
+    outcomes = {Path(o["file"]).name: o for o in map(json.loads, out.splitlines())}
+    assert outcomes["fine.png"]["status"] == "completed"
+    assert outcomes["big.png"]["error"] == {"code": "file_too_large",
+                                            "message": "fileSize 5001 is over the limit of 5000 bytes"}
+    assert [p.received for p in api.puts] == [5_000]
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
@@ -127,7 +151,8 @@ def test_help_explains_sign_in_and_exit_codes(capsys):
         main(["upload", "--help"])
     text = capsys.readouterr().out
     assert exited.value.code == 0
-    for words in ("THUMBGEN_TOKEN", "THUMBGEN_API_URL", "exit codes", "11,534,336", "--json", "--out DIR"):
+    for words in ("THUMBGEN_TOKEN", "THUMBGEN_API_URL", "exit codes", "the stage's size limit", "MAX_UPLOAD_BYTES",
+                  "/config.json", "--json", "--out DIR"):
         assert words in text
 
 

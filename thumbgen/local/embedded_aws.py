@@ -10,13 +10,17 @@ cognito-idp host would answer it.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import re
 import signal
+import socket
 import sys
 import threading
 from typing import Any, Callable
 
+# The exit status of `main` when its port is already in use.
+EXIT_ADDRESS_IN_USE = 3
 JWKS_PATH = re.compile(r"^/[a-z]{2}-[a-z]+-\d_[0-9A-Za-z]+/\.well-known/jwks\.json$")
 
 
@@ -89,16 +93,28 @@ def make_server(host: str, port: int, serial: bool = False) -> Any:
         # three thumbnail PUTs at once took 17-19 ms, 8 ms with TCP_NODELAY.
         disable_nagle_algorithm = True
 
-    list_moto_modules_once()
-    retention_check_without_counting()
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    app = route_jwks_to_cognito(DomainDispatcherApplication(create_backend_app))
-    return serving.make_server(host, port, one_request_at_a_time(app) if serial else app,
-                               threaded=True, request_handler=NoDelayHandler)
+    # Listening first, here: a port in use raises OSError (werkzeug would print its own
+    # advice and exit 1, indistinguishable from any other failure).
+    listener = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        list_moto_modules_once()
+        retention_check_without_counting()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        app = route_jwks_to_cognito(DomainDispatcherApplication(create_backend_app))
+        return serving.make_server(host, port, one_request_at_a_time(app) if serial else app,
+                                   threaded=True, request_handler=NoDelayHandler, fd=listener.fileno())
+    finally:
+        listener.close()  # the server listens on its own duplicate of it
 
 
 def main(host: str, port: int, serial: bool = False) -> None:
-    server = make_server(host, port, serial)
+    """Serve until SIGTERM; a port something else listens on exits EXIT_ADDRESS_IN_USE with
+    one line, no traceback (the local stack names the port and its setting)."""
+    try:
+        server = make_server(host, port, serial)
+    except OSError as exc:
+        print(f"embedded AWS: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        sys.exit(EXIT_ADDRESS_IN_USE if exc.errno == errno.EADDRINUSE else 1)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -6,9 +6,11 @@ import os
 import signal
 import sys
 
+import requests
+
 from chalicelib.platform.config import ConfigError
 from thumbgen.local.embedded_aws import wait_for_shutdown
-from thumbgen.local.stack import DEMO_USER, LocalStack, PortInUse
+from thumbgen.local.stack import DEMO_USER, LocalStack, StartFailed
 from thumbgen.users import validity
 
 
@@ -27,11 +29,13 @@ def run_forever(aws_port: int | None = None, api_port: int | None = None) -> int
             demo_password=os.environ.get("THUMBGEN_DEMO_PASSWORD") or None,
         )
         stack.start()
-    except (PortInUse, ConfigError) as exc:
+    except (StartFailed, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    if stack.overridden:
+        print(overrides_line(stack.overridden), flush=True)
     try:
         _serve(stack)
     except KeyboardInterrupt:
@@ -43,6 +47,11 @@ def run_forever(aws_port: int | None = None, api_port: int | None = None) -> int
     return 0
 
 
+def overrides_line(names: list[str]) -> str:
+    return (f"note: ignoring {', '.join(names)} from your environment: the local stack uses its own "
+            "endpoints, credentials and resources")
+
+
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
@@ -50,12 +59,16 @@ def _interrupt(*_: object) -> None:
 def _serve(stack: LocalStack) -> None:
     token = stack.demo_token()
     token_label = f"  token ({validity(token)}):".ljust(18)
+    try:
+        secret = stack.webhook_secret(token)
+    except requests.RequestException as exc:  # e.g. a COGNITO_JWKS_URL of the environment refuses the token
+        secret = f"unavailable ({exc})"
     print(f"thumbgen is running\n"
           f"  API:            {stack.api_url}\n"
           f"  embedded AWS:   {stack.aws_url} (S3, SQS, Cognito), {stack.tables_url} (DynamoDB + streams)\n"
           f"  demo user:      {DEMO_USER} / {stack.demo_password}\n"
           f"{token_label}{token}\n"
-          f"  webhook secret: {stack.webhook_secret(token)} (the demo user's; GET /webhook-secret)\n"
+          f"  webhook secret: {secret} (the demo user's; GET /webhook-secret)\n"
           f"  another token:  .venv/bin/thumbgen token [--user NAME]\n"
           f"Ctrl-C to stop.", flush=True)
     wait_for_shutdown()

@@ -6,6 +6,7 @@ handlers through their Lambda wrappers, called by the pumps.
 """
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import os
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from chalicelib.platform.config import SETTING_NAMES, Settings
 from chalicelib.resize import upload_events
 from thumbgen import users
 from thumbgen.local import latency, pumps, resources
+from thumbgen.local.embedded_aws import EXIT_ADDRESS_IN_USE
 from thumbgen.local.workers import WorkerPool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +46,8 @@ LOCAL_DEFAULTS = {
     "RATE_LIMIT_PER_SECOND": "1000",
     "RATE_LIMIT_BURST": "10000",
 }
+# Removed from the environment, as any AWS_ENDPOINT_URL_<SERVICE> the stack does not set.
+STRAY_AWS_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 # The resize's timeout here (the worker is killed after it, as Lambda kills a function):
 # shorter than the lease (8 s), itself shorter than the uploads queue's visibility timeout
 # (10 s), as on AWS (60 s < 70 s < 120 s).
@@ -70,17 +75,33 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-class PortInUse(RuntimeError):
+class StartFailed(RuntimeError):
+    """The local stack could not start; the message says why and what to change."""
+
+
+class PortInUse(StartFailed):
     pass
 
 
+def port_in_use(host: str, port: int, setting: str | None) -> PortInUse:
+    if setting is None:  # the embedded DynamoDB's port: picked free at start, taken since
+        return PortInUse(f"{host}:{port}, the port picked for the embedded DynamoDB, was taken "
+                         "before it could listen there; start again")
+    return PortInUse(f"{host}:{port} is already in use; choose another with {setting}=…")
+
+
 def ensure_port_free(host: str, port: int, setting: str) -> None:
-    """Fail at once with a clear message rather than with a stack that half starts."""
+    """Fail at once with a clear message rather than with a stack that half starts.
+
+    The probe binds as the servers will (SO_REUSEADDR, as werkzeug's and http.server's
+    do): a port left in TIME_WAIT by the last `make run` is free for them, one something
+    listens on is not."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
-            raise PortInUse(f"{host}:{port} is already in use; choose another with {setting}=…") from None
+            raise port_in_use(host, port, setting) from None
 
 
 def _upload_hops(message: dict) -> tuple[latency.Hop, ...]:
@@ -105,6 +126,8 @@ class LocalStack:
     _threads: list[Any] = field(default_factory=list, init=False)
     _moto: list[subprocess.Popen] = field(default_factory=list, init=False)
     tables_port: int = 0  # the embedded DynamoDB's own process: a free port unless given
+    # Variables of the environment the stack set otherwise or removed (named at `make run`'s start).
+    overridden: list[str] = field(default_factory=list, init=False)
 
     @property
     def aws_url(self) -> str:
@@ -145,17 +168,16 @@ class LocalStack:
                 [sys.executable, "-m", "thumbgen.local.embedded_aws", self.host, str(port), *options],
                 cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
             ))
-        for url in (self.aws_url, self.tables_url):
-            self._wait_for(f"{url}/moto-api/", "the embedded AWS")
+        for process, url, port, setting in ((self._moto[0], self.aws_url, self.aws_port, "AWS_PORT"),
+                                            (self._moto[1], self.tables_url, self.tables_port, None)):
+            self._wait_for(f"{url}/moto-api/", "the embedded AWS", process=process, port=(port, setting))
         self.resources = resources.create_resources(
             self.client("s3"), self.client("dynamodb"), self.client("sqs"), self.client("cognito-idp")
         )
         cognito = self.client("cognito-idp")
         self.demo_password = self.demo_password or users.local_password(self.resources.user_pool_id, DEMO_USER)
         users.ensure_user(cognito, self.resources.user_pool_id, DEMO_USER, self.demo_password)
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-            os.environ.pop(name, None)  # never mix real credentials into the local stack
-        os.environ.update(self._environment())
+        self._apply_environment(os.environ)
         app_module = self._import_app()
         self._start_api(app_module)
         self._resize = WorkerPool("resize_upload", self.resize_workers, {}, timeout=LOCAL_RESIZE_TIMEOUT)
@@ -198,10 +220,24 @@ class LocalStack:
         return users.token_for(self.client("cognito-idp"), self.resources.user_pool_id,
                                self.resources.app_client_id, username, password)
 
-    def _environment(self) -> dict[str, str]:
-        """The stage environment of the local stack: its resources, then every setting the
-        caller's environment gives (as a deployed stage would read it), validated."""
-        env = {
+    def _apply_environment(self, environ: MutableMapping[str, str]) -> None:
+        """Point `environ` (this process's, inherited by the workers) at the local stack,
+        noting in `overridden` every variable it had that the stack set otherwise or removed."""
+        env = self._environment(environ)
+        # Never mix real credentials or another endpoint (LocalStack's, say) into the local stack.
+        stray = [name for name in environ if name in STRAY_AWS_VARIABLES
+                 or (name.startswith("AWS_ENDPOINT_URL") and name not in env)]
+        self.overridden = sorted({*stray, *(name for name, value in env.items()
+                                            if environ.get(name) and environ[name] != value)})
+        for name in stray:
+            del environ[name]
+        environ.update(env)
+
+    def _owned_environment(self) -> dict[str, str]:
+        """What the local stack sets whatever the environment says: its endpoints, region
+        and credentials, and the names of its own resources and user pool."""
+        r = self.resources
+        return {
             "AWS_ENDPOINT_URL": self.aws_url,
             "AWS_ENDPOINT_URL_DYNAMODB": self.tables_url,
             "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": self.tables_url,
@@ -209,21 +245,32 @@ class LocalStack:
             "AWS_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "thumbgen-local",
             "AWS_SECRET_ACCESS_KEY": "thumbgen-local",
-            **LOCAL_DEFAULTS,
-            **{name: os.environ[name] for name in SETTING_NAMES if os.environ.get(name)},
-            "BUCKET_NAME": self.resources.bucket,
-            "TABLE_NAME": self.resources.table,
-            "TABLE_STREAM_ARN": self.resources.stream_arn,
-            "RATE_LIMIT_TABLE_NAME": self.resources.rate_limit_table,
-            "UPLOAD_QUEUE_URL": self.resources.upload_queue_url,
-            "WEBHOOK_QUEUE_URL": self.resources.webhook_queue_url,
-            "WEBHOOK_DLQ_URL": self.resources.webhook_dlq_url,
-            "COGNITO_USER_POOL_ID": self.resources.user_pool_id,
-            "COGNITO_APP_CLIENT_ID": self.resources.app_client_id,
+            "BUCKET_NAME": r.bucket,
+            "TABLE_NAME": r.table,
+            "TABLE_STREAM_ARN": r.stream_arn,
+            "RATE_LIMIT_TABLE_NAME": r.rate_limit_table,
+            "UPLOAD_QUEUE_NAME": resources.UPLOAD_QUEUE,
+            "UPLOAD_QUEUE_URL": r.upload_queue_url,
+            "UPLOAD_DLQ_NAME": resources.UPLOAD_DLQ,
+            "WEBHOOK_QUEUE_NAME": resources.WEBHOOK_QUEUE,
+            "WEBHOOK_QUEUE_URL": r.webhook_queue_url,
+            "WEBHOOK_DLQ_URL": r.webhook_dlq_url,
+            "COGNITO_USER_POOL_ID": r.user_pool_id,
+            "COGNITO_APP_CLIENT_ID": r.app_client_id,
             "COGNITO_REGION": "us-east-1",
         }
-        env.pop("COGNITO_JWKS_URL", None)  # the embedded pool's keys, found from the endpoint
-        env.update(self.extra_env)
+
+    def _environment(self, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+        """The stage environment of the local stack: the local defaults, every setting the
+        caller's environment gives (as a deployed stage would read it), then what the stack
+        owns (`_owned_environment`), validated. COGNITO_JWKS_URL passes through too; unset,
+        the embedded pool's keys are found from the endpoint."""
+        env = {
+            **LOCAL_DEFAULTS,
+            **{name: environ[name] for name in SETTING_NAMES if environ.get(name)},
+            **self._owned_environment(),
+            **self.extra_env,
+        }
         Settings.from_env(env)  # a bad value stops here, naming the variable
         return env
 
@@ -245,23 +292,36 @@ class LocalStack:
         from thumbgen.local.localapi import create_api_server
 
         config = ChaliceConfig.create(chalice_stage="local", app_name="thumbgen")
-        self._api = create_api_server(app_module.app, config, self.host, self.api_port)
+        try:
+            self._api = create_api_server(app_module.app, config, self.host, self.api_port)
+        except OSError as exc:  # taken since start() found it free
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise port_in_use(self.host, self.api_port, "API_PORT") from None
         thread = threading.Thread(target=self._api.server.serve_forever, name="api", daemon=True)
         thread.start()
 
     def _wait_healthy(self) -> None:
         self._wait_for(f"{self.api_url}/health", "the local API")
 
-    def _wait_for(self, url: str, what: str, timeout: float = 30) -> None:
+    def _wait_for(self, url: str, what: str, timeout: float = 30, process: subprocess.Popen | None = None,
+                  port: tuple[int, str | None] | None = None) -> None:
+        """Until `url` answers 200; fails at once if `process`, which should answer it, exits
+        (on `port` already in use: PortInUse naming the port and its setting)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            code = process.poll() if process is not None else None
+            if code is not None:
+                if code == EXIT_ADDRESS_IN_USE and port is not None:
+                    raise port_in_use(self.host, port[0], port[1])
+                raise StartFailed(f"{what} exited (code {code}) before answering at {url}")
             try:
                 if requests.get(url, timeout=1).status_code == 200:
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.05)
-        raise RuntimeError(f"{what} did not come up at {url}")
+        raise StartFailed(f"{what} did not come up at {url} within {timeout:g} s")
 
     def stop(self) -> None:
         for thread in self._threads:
