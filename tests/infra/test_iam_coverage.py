@@ -35,6 +35,7 @@ SERVICE_USE = {
     ("StreamRole", "sqs:SendMessage"): "the mapping's on-failure destination (failures queue)",
     ("SweepRole", "sqs:SendMessage"): "the async invocations' on-failure destination (failures queue)",
     ("ResizeRole", "s3:ListBucket"): "S3 then answers 404 NoSuchKey, not 403, for a vanished upload",
+    ("DeliverRole", "s3:ListBucket"): "the links it signs answer 404, not 403, once a DELETE removed the objects",
 }
 
 

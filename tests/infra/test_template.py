@@ -352,6 +352,17 @@ def test_every_variable_deploy_sets_is_one_the_code_reads():
     assert set(OUTPUT_ENV.values()) <= read, set(OUTPUT_ENV.values()) - read
 
 
+def test_every_role_that_signs_object_links_may_list_the_bucket(template):
+    """A presigned GET is authorised as the role that signed it; without s3:ListBucket, S3
+    answers a link to a deleted object 403 instead of 404."""
+    for name, role in cfn.resources(template, "AWS::IAM::Role").items():
+        statements = [s for policy in role["Properties"].get("Policies", [])
+                      for s in cfn.as_list(policy["PolicyDocument"]["Statement"]) if s["Effect"] == "Allow"]
+        actions = {a for s in statements for a in cfn.as_list(s["Action"])}
+        if "s3:GetObject" in actions:
+            assert "s3:ListBucket" in actions, name
+
+
 def test_no_policy_allows_a_wildcard_action_or_resource(template):
     statements = list(cfn.all_policy_statements(template))
     allows = [(name, s) for name, s in statements if s["Effect"] == "Allow"]
