@@ -86,7 +86,7 @@ class ImageApi:
                 "url": upload.url,
                 "method": "PUT",
                 "headers": upload.headers,
-                "expiresAt": record.iso(expires).replace(".000Z", "Z"),
+                "expiresAt": record.iso(expires),  # millisecond precision, as every time we answer
             },
         }
 

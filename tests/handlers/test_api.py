@@ -30,6 +30,19 @@ def test_health(client):
     assert response.status_code == 200
 
 
+def test_upload_expiry_has_millisecond_precision_even_on_a_whole_second(client, monkeypatch):
+    """expiresAt has one format, the one every stored time has, whatever the clock reads."""
+    from datetime import datetime, timezone
+
+    from chalicelib import service
+
+    assert client.http.get("/images").status_code == 200  # the service built in the stage's environment
+    monkeypatch.setattr(service.image_api(), "now", lambda: datetime(2026, 1, 1, tzinfo=timezone.utc))
+    response = post(client, good())
+    assert response.status_code == 201
+    assert json.loads(response.body)["upload"]["expiresAt"] == "2026-01-01T00:10:00.000Z"
+
+
 def test_create_returns_presigned_put_that_signs_type_length_and_no_overwrite(client, aws):
     response = post(client, good())
     assert response.status_code == 201
