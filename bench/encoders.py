@@ -1,7 +1,7 @@
 """Encoder settings by measurement: bytes, encode time and visual quality (SSIM) of WebP and
 AVIF against the engine's JPEG, on the same thumbnails.
 
-    python -m bench.encoders            # ~3 min on one core
+    python -m bench.encoders            # ~25 min (each encode on one thread)
     python -m bench.encoders --quick    # fewer images and settings
 
 Visual quality is SSIM (Wang et al. 2004: Gaussian window sigma 1.5, K1 0.01, K2 0.03) on

@@ -8,8 +8,8 @@ edge). A window is one item of the rate-limit table, `<sub>#<window number>`, co
 a conditional ADD and removed by DynamoDB's TTL after the window: one write unit per
 request, refused ones included, and no read. A token bucket would smooth the edge, but
 needs a second write whenever the bucket has refilled (DynamoDB's update expressions have
-no max()), and the stage's own throttling still bounds the edge. docs/architecture.md has
-the cost and the choices.
+no max()), and the stage's own throttling still bounds the edge. The choices are in
+docs/decisions.md, the cost in docs/performance.md.
 
 Fail-open: if the table cannot be written (an outage, a throttled partition) the request
 goes on and the failure is logged. The limit shares a user's capacity fairly; it is not
