@@ -327,17 +327,17 @@ def sizing(reps: int) -> list[dict]:
 def budget_specs(avif_quality: int, output_pixels: int | None = None, avif_pixels: int | None = None
                  ) -> tuple[str, ...]:
     """The most work an accepted request can ask for (renditions.MAX_*): MAX_RENDITIONS
-    entries of different aspects (no resample shared), the AVIF pixels in one square with
-    attention gravity, every other pixel in WebP at quality 100 (after AVIF the slowest
-    encoder per pixel), the first of them as large as allowed (up to 2048 x 2048, which
-    needs the full-size working image), the rest shared out evenly."""
+    entries of different aspects, so no two share a resample: the AVIF pixels in one square
+    (up to 2048 x 2048, which needs the full-size working image) with attention gravity,
+    every other pixel in WebP at quality 100 (after AVIF the slowest encoder per pixel), in
+    seven other aspects, the first as large as it allows, the rest shared out evenly."""
     from chalicelib.imaging.renditions import MAX_AVIF_PIXELS, MAX_OUTPUT_PIXELS, MAX_RENDITIONS, MAX_SIDE
 
     output_pixels, avif_pixels = output_pixels or MAX_OUTPUT_PIXELS, avif_pixels or MAX_AVIF_PIXELS
     side = min(MAX_SIDE, math.isqrt(avif_pixels))
     specs = [f"{side}x{side},gravity=attention,format=avif,quality={avif_quality}"]
     left = output_pixels - side * side
-    aspects = [(1, 1), (16, 9), (9, 16), (4, 3), (3, 4), (3, 2), (2, 3), (2, 1)][:MAX_RENDITIONS - 1]
+    aspects = [(16, 9), (9, 16), (4, 3), (3, 4), (3, 2), (2, 3), (2, 1)][:MAX_RENDITIONS - 1]
     for i, (aw, ah) in enumerate(aspects):
         share = left if i == 0 else left / (len(aspects) - i)  # the first takes all it can
         height = max(1, min(MAX_SIDE, math.isqrt(int(share * ah / aw)), MAX_SIDE * ah // aw))
