@@ -29,7 +29,7 @@ DEFAULT_QUALITY = {"jpeg": 85, "webp": 87, "avif": 71}
 
 # The work one request may ask for (docs/api.md "Renditions"): set by measurement so the
 # worst accepted request renders well inside the resize timeout (docs/engine.md "Work
-# budget": 14.3 s of the 60 s on one CPU, 840 MB peak, `python -m bench.engine --budget`).
+# budget": 18.2 s of the 60 s on one CPU, 840 MB peak, `python -m bench.engine --budget`).
 MAX_OUTPUT_PIXELS = 4 * 2048 * 2048  # the sum of width x height over the request's renditions
 MAX_AVIF_PIXELS = 2048 * 2048  # the same sum over its AVIF renditions alone
 
