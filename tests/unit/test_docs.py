@@ -4,6 +4,7 @@ every repository path named in backticks exists, and nothing points outside the 
 Pure Python: the files are read, nothing is fetched."""
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from pathlib import Path
@@ -15,7 +16,9 @@ REPO = Path(__file__).resolve().parents[2]
 # slash names a file or directory that must exist.
 REPO_DIRS = ("app", "chalicelib", "thumbgen", "tests", "bench", "infra", "docs", "scripts",
              ".chalice", ".github", ".ci")
-FORBIDDEN = ("DESIGN.md", "../shared")
+# Any Markdown file named in a page, and any path that climbs up with ../ from it.
+MD_NAME = re.compile(r"(?<![\w/.-])([\w-]+(?:\.[\w-]+)*\.md)\b")
+PARENT_PATH = re.compile(r"(?<![\w.])((?:\.\./)+[\w.-]+)")
 
 FENCE = re.compile(r"^(```|~~~)")
 CODE_SPAN = re.compile(r"(`+)(.+?)\1")
@@ -123,6 +126,26 @@ def missing_paths(path: Path, root: Path = REPO) -> list[str]:
     return problems
 
 
+@functools.cache
+def markdown_names(root: Path) -> frozenset[str]:
+    """The names of the Markdown files the repository holds (not those of .venv's packages)."""
+    tops = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return frozenset(p.name for top in [root, *tops] for p in (top.glob("*.md") if top == root else top.rglob("*.md")))
+
+
+def outside_references(path: Path, root: Path = REPO) -> list[str]:
+    """Markdown files the repository does not hold, and ../ paths that leave it: a page
+    must not lean on anything a clone lacks."""
+    held = markdown_names(root)
+    problems = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        where = f"{path.relative_to(root)}:{number}"
+        problems += [f"{where}: {name}: no such file here" for name in MD_NAME.findall(line) if name not in held]
+        problems += [f"{where}: {up}: outside the repository" for up in PARENT_PATH.findall(line)
+                     if not (path.parent / up).resolve().is_relative_to(root.resolve())]
+    return problems
+
+
 # --- the checker itself -----------------------------------------------------------------
 
 def test_slugs_follow_githubs_rules():
@@ -167,6 +190,19 @@ def test_the_checker_finds_broken_links_anchors_and_paths(tmp_path):
     ]
 
 
+def test_the_checker_finds_references_a_clone_lacks(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "other.md").write_text("# Other\n")
+    page = tmp_path / "docs" / "page.md"
+    page.write_text("see other.md and ../README.md, ../docs/other.md\n"
+                    "the contract in SPEC.md, notes in ../../elsewhere/notes\n")
+    (tmp_path / "README.md").write_text("")
+    assert outside_references(page, tmp_path) == [
+        "docs/page.md:2: SPEC.md: no such file here",
+        "docs/page.md:2: ../../elsewhere: outside the repository",
+    ]
+
+
 # --- the documentation ------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", doc_files(), ids=lambda p: str(p.relative_to(REPO)))
@@ -181,5 +217,4 @@ def test_every_repository_path_in_backticks_exists(path):
 
 @pytest.mark.parametrize("path", doc_files(), ids=lambda p: str(p.relative_to(REPO)))
 def test_the_docs_point_at_nothing_outside_the_repository(path):
-    text = path.read_text(encoding="utf-8")
-    assert [word for word in FORBIDDEN if word in text] == []
+    assert outside_references(path) == []
