@@ -128,8 +128,7 @@ def stage_sign_in(stage: StageCognito, username: str, password: str,
     """The user's access token (what the API verifies), or SignInError saying what to do."""
     cognito = cognito_client(stage, env)
     try:
-        result = cognito.initiate_auth(AuthFlow="USER_PASSWORD_AUTH", ClientId=stage.client_id,
-                                       AuthParameters={"USERNAME": username, "PASSWORD": password})
+        return users.sign_in(cognito, stage.client_id, username, password)
     except ClientError as exc:
         code, message = exc.response["Error"].get("Code", ""), exc.response["Error"].get("Message", "")
         if code in ("NotAuthorizedException", "UserNotFoundException"):
@@ -138,14 +137,12 @@ def stage_sign_in(stage: StageCognito, username: str, password: str,
         raise SignInError(f"Cognito at {cognito.meta.endpoint_url} refused the sign-in ({code}: {message})") from None
     except BotoCoreError as exc:
         raise SignInError(f"cannot reach Cognito at {cognito.meta.endpoint_url} ({exc})") from None
-    challenge = result.get("ChallengeName")
-    if challenge == "NEW_PASSWORD_REQUIRED":
-        raise SignInError(f"{username!r} still has the temporary password it was created with, and Cognito "
-                          f"hands out no token until it is replaced: {_set_password(stage, username)}")
-    if challenge or "AuthenticationResult" not in result:
-        raise SignInError(f"Cognito asks {username!r} for {challenge or 'something else'}, which "
-                          "`thumbgen token` cannot answer")
-    return result["AuthenticationResult"]["AccessToken"]
+    except users.SignInChallenge as challenge:
+        if challenge.name == "NEW_PASSWORD_REQUIRED":
+            raise SignInError(f"{username!r} still has the temporary password it was created with, and Cognito "
+                              f"hands out no token until it is replaced: {_set_password(stage, username)}") from None
+        raise SignInError(f"Cognito asks {username!r} for {challenge.name or 'something else'}, which "
+                          "`thumbgen token` cannot answer") from None
 
 
 def _set_password(stage: StageCognito, username: str) -> str:

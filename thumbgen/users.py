@@ -30,13 +30,24 @@ def ensure_user(cognito: Any, pool_id: str, username: str, password: str) -> boo
     return created
 
 
+class SignInChallenge(Exception):
+    """Cognito answered with a challenge (e.g. NEW_PASSWORD_REQUIRED) instead of tokens."""
+
+    def __init__(self, name: str | None):
+        super().__init__(name or "an unnamed challenge")
+        self.name = name
+
+
 def sign_in(cognito: Any, client_id: str, username: str, password: str) -> str:
-    """An access token for the user (what `Authorization: Bearer` carries)."""
+    """An access token for the user (what `Authorization: Bearer` carries); SignInChallenge
+    when Cognito asks for something else first."""
     result = cognito.initiate_auth(
         AuthFlow="USER_PASSWORD_AUTH", ClientId=client_id,
         AuthParameters={"USERNAME": username, "PASSWORD": password},
-    )["AuthenticationResult"]
-    return result["AccessToken"]
+    )
+    if "AuthenticationResult" not in result:
+        raise SignInChallenge(result.get("ChallengeName"))
+    return result["AuthenticationResult"]["AccessToken"]
 
 
 def token_for(cognito: Any, pool_id: str, client_id: str, username: str,

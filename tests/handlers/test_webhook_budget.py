@@ -17,6 +17,7 @@ from chalicelib.webhooks.queue import DeliveryTask
 from chalicelib.webhooks.secrets import SecretStore, WebhookSecrets
 from chalicelib.webhooks.sender import Sender
 from chalicelib.webhooks.urls import UrlPolicy
+from tests.clock import Clock
 from tests.conftest import stage_environment
 from tests.iam.plugin import running_as
 from thumbgen.receiver import Reply
@@ -37,14 +38,6 @@ class Queue:
 
     def dead_letter(self, task, outcome):
         self.dead.append(task)
-
-
-class Clock:
-    def __init__(self, now: float):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

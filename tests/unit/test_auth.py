@@ -19,6 +19,7 @@ from chalicelib.platform.auth import (
     Unauthorized,
     bearer_token,
 )
+from tests.clock import Clock
 
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TEST"
 CLIENT = "app-client-1"
@@ -61,14 +62,6 @@ class FakeJwks:
         if self.fail:
             raise OSError("connection refused")
         return self.document
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture

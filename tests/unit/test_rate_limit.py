@@ -11,14 +11,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from chalicelib.api.rate_limit import RateLimit, RateLimiter, Throttled
-
-
-class Clock:
-    def __init__(self, now: float):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import Clock
 
 
 @pytest.fixture
